@@ -1,0 +1,270 @@
+#include "engine/engine.h"
+
+#include <sodium.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "engine/payload_codec.h"
+#include "log/event_types.h"
+#include "projections/stream_stats.h"
+#include "projections/view_store.h"
+
+namespace logbook {
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine(options));
+  LogOptions lo;
+  lo.dir = options.data_dir;
+  lo.create_if_missing = options.create_if_missing;
+  lo.read_only = options.read_only;
+  lo.verify_tail_records = options.verify_tail_records;
+  lo.env = options.env;
+  Result<std::unique_ptr<Log>> log = Log::Open(lo);
+  if (!log.ok()) return log.status();
+  engine->log_ = std::move(log).value();
+  engine->projector_ = std::make_unique<Projector>(*engine->log_, MakeAllProjections());
+  Status s = engine->projector_->Load(!options.read_only);
+  if (!s.ok()) return s;
+  if (!options.read_only && options.catch_up_views) {
+    s = engine->projector_->CatchUp(options.recovery_progress);
+    if (!s.ok()) return s;
+    if (options.run_projector_thread) engine->projector_->Start();
+  }
+  return engine;
+}
+
+Engine::~Engine() {
+  if (projector_) projector_->Stop();
+}
+
+Result<AppendResult> Engine::AppendJson(const std::string& stream, const std::string& tenant,
+                                        const Actor& actor, ExpectedVersion expected,
+                                        const std::vector<EventInput>& events) {
+  AppendRequest req;
+  req.stream = stream;
+  req.tenant = tenant;
+  req.actor = actor;
+  req.expected = expected;
+  req.events.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    const EventInput& in = events[i];
+    const std::string where = events.size() > 1 ? "event " + std::to_string(i + 1) + ": " : "";
+    NewEvent ne;
+    if (!ParseEventType(in.type, &ne.type)) {
+      return Status::InvalidArgument(where + "unknown event type '" + in.type + "'");
+    }
+    if (!in.event_id.empty() && !ParseEventId(in.event_id, &ne.event_id)) {
+      return Status::InvalidArgument(where + "event_id '" + in.event_id + "' is not a UUID");
+    }
+    if (!in.event_id.empty() && IsZero(ne.event_id)) {
+      return Status::InvalidArgument(where + "event_id must not be the nil UUID");
+    }
+    Result<std::string> payload =
+        PayloadCodec::Encode(ne.type, in.payload_json.empty() ? "{}" : in.payload_json);
+    if (!payload.ok()) return Status::InvalidArgument(where + payload.status().message());
+    ne.payload = std::move(payload).value();
+    req.events.push_back(std::move(ne));
+  }
+  return log_->Append(std::move(req));
+}
+
+std::string FormatTimestamp(int64_t us) {
+  const time_t secs = static_cast<time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(us % 1000000));
+  return buf;
+}
+
+bool ParseTimestamp(std::string_view text, int64_t* us) {
+  if (text.empty()) return false;
+  if (text.find_first_not_of("0123456789") == std::string_view::npos) {
+    if (text.size() > 18) return false;
+    *us = std::stoll(std::string(text));
+    return true;
+  }
+  int y, mo, d, h = 0, mi = 0, s = 0;
+  char rest[40] = {0};
+  const std::string t(text);
+  int n = std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%39s", &y, &mo, &d, &h, &mi, &s, rest);
+  if (n < 3) return false;
+  if (n == 3 && t.size() != 10) return false;
+  std::string r = rest;
+  int64_t frac = 0;
+  if (!r.empty() && r[0] == '.') {
+    size_t i = 1;
+    int digits = 0;
+    while (i < r.size() && std::isdigit(static_cast<unsigned char>(r[i]))) {
+      if (digits < 6) {
+        frac = frac * 10 + (r[i] - '0');
+        ++digits;
+      }
+      ++i;
+    }
+    while (digits++ < 6) frac *= 10;
+    r = r.substr(i);
+  }
+  if (n > 3 && r != "Z" && r != "+00:00") return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return false;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  *us = static_cast<int64_t>(timegm(&tm)) * 1000000 + frac;
+  return true;
+}
+
+nlohmann::json Engine::EventToJson(const Event& e) {
+  nlohmann::json j = {{"lsn", e.lsn},
+                      {"stream", e.stream},
+                      {"version", e.stream_version},
+                      {"tenant", e.tenant},
+                      {"type", EventTypeName(e.type)},
+                      {"event_id", EventIdToString(e.event_id)},
+                      {"recorded_at", FormatTimestamp(e.recorded_at_us)},
+                      {"recorded_at_us", e.recorded_at_us},
+                      {"actor", {{"id", e.actor.id}, {"role", RoleName(e.actor.role)}}}};
+  if (e.payload_encoding != 0) {
+    j["payload_encrypted"] = true;
+    j["key_id"] = e.key_id;
+    return j;
+  }
+  Result<std::string> text = IsKnownEventType(e.type) ? PayloadCodec::ToJson(e.type, e.payload)
+                                                      : Result<std::string>(Status::NotFound(""));
+  if (text.ok()) {
+    j["payload"] = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!j["payload"].is_discarded()) return j;
+  }
+  // Unknown type (a newer writer) or unprintable bytes: show them raw.
+  std::string b64(sodium_base64_ENCODED_LEN(e.payload.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(e.payload.data()),
+                    e.payload.size(), sodium_base64_VARIANT_ORIGINAL);
+  b64.resize(std::strlen(b64.c_str()));
+  j.erase("payload");
+  j["payload_base64"] = b64;
+  return j;
+}
+
+Status Engine::WaitForViews(uint64_t lsn, std::chrono::milliseconds timeout) {
+  if (options_.read_only) {
+    if (projector_->AppliedLsn() >= lsn) return Status::OK();
+    return Status::TimedOut("views are at LSN " + std::to_string(projector_->AppliedLsn()) +
+                            " and a read-only engine does not advance them");
+  }
+  return projector_->WaitFor(lsn, timeout);
+}
+
+Result<std::vector<AuditHit>> Engine::QueryAudit(const AuditQuery& q) {
+  auto reader = NewRocksViewReader(log_->db(), log_->views_cf(), AuditIndexProjection::kName);
+  return AuditIndexProjection::Query(*reader, q);
+}
+
+Result<nlohmann::json> Engine::Stats() {
+  auto reader = NewRocksViewReader(log_->db(), log_->views_cf(), StreamStatsProjection::kName);
+  Result<nlohmann::json> counts = StreamStatsProjection::Counts(*reader);
+  if (!counts.ok()) return counts.status();
+  uint64_t streams = 0;
+  Status s = log_->ScanStreamHeads([&](std::string_view, const StreamHead&) {
+    ++streams;
+    return true;
+  });
+  if (!s.ok()) return s;
+  nlohmann::json views = nlohmann::json::array();
+  for (const ViewStatus& v : projector_->GetStatus()) {
+    views.push_back({{"name", v.name}, {"checkpoint_lsn", v.checkpoint_lsn}, {"lag", v.lag},
+                     {"error", v.error}});
+  }
+  return nlohmann::json{{"data_dir", options_.data_dir},
+                        {"created_at", FormatTimestamp(log_->created_at_us())},
+                        {"last_lsn", log_->LastLsn()},
+                        {"streams", streams},
+                        {"events_by_tenant_and_type", std::move(*counts)},
+                        {"views", std::move(views)}};
+}
+
+Result<uint64_t> Engine::LsnAtTime(int64_t us) {
+  // recorded_at_us never decreases with the LSN (the writer keeps it
+  // monotonic), so binary search over the LSNs.
+  uint64_t lo = 0;  // invariant: recorded_at(lo) <= us (LSN 0 = before the log)
+  uint64_t hi = log_->LastLsn() + 1;  // invariant: recorded_at(hi) > us
+  while (hi - lo > 1) {
+    const uint64_t mid = lo + (hi - lo) / 2;
+    Result<Event> e = log_->ReadEvent(mid);
+    if (!e.ok()) return e.status();
+    if (e->recorded_at_us <= us) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+Result<nlohmann::json> Engine::ReplayView(std::string_view view, uint64_t as_of_lsn,
+                                          const std::function<void(uint64_t, uint64_t)>& progress) {
+  std::unique_ptr<Projection> fresh;
+  for (auto& p : MakeAllProjections()) {
+    if (p->name() == view) fresh = std::move(p);
+  }
+  if (!fresh) return Status::NotFound("no view named '" + std::string(view) + "'");
+  MemViewTxn txn;
+  const uint64_t target = std::min(as_of_lsn, log_->LastLsn());
+  uint64_t next = 1;
+  while (next <= target) {
+    Result<std::vector<Event>> events =
+        log_->ReadAll(next, std::min<uint64_t>(4096, target - next + 1));
+    if (!events.ok()) return events.status();
+    if (events->empty()) break;
+    for (const Event& e : *events) {
+      if (e.lsn > target) break;
+      Status s = fresh->Apply(e, txn);
+      if (!s.ok()) return s;
+      next = e.lsn + 1;
+    }
+    if (progress) progress(next - 1, target);
+  }
+  Result<nlohmann::json> dump = fresh->Dump(txn);
+  if (!dump.ok()) return dump.status();
+  return nlohmann::json{{"view", std::string(view)}, {"as_of_lsn", target}, {"state", *dump}};
+}
+
+Result<nlohmann::json> Engine::ReplayStream(std::string_view stream, uint64_t as_of_lsn) {
+  nlohmann::json events = nlohmann::json::array();
+  uint64_t version = 0;
+  uint64_t last_lsn = 0;
+  uint64_t from = 1;
+  for (;;) {
+    Result<std::vector<Event>> batch = log_->ReadStream(stream, from, 1024);
+    if (!batch.ok()) return batch.status();
+    bool done = batch->empty();
+    for (const Event& e : *batch) {
+      if (e.lsn > as_of_lsn) {
+        done = true;
+        break;
+      }
+      version = e.stream_version;
+      last_lsn = e.lsn;
+      events.push_back(EventToJson(e));
+      from = e.stream_version + 1;
+    }
+    if (done || batch->size() < 1024) break;
+  }
+  if (version == 0) {
+    return Status::NotFound("stream '" + std::string(stream) + "' has no events at or before LSN " +
+                            std::to_string(as_of_lsn));
+  }
+  return nlohmann::json{{"stream", std::string(stream)},
+                        {"as_of_lsn", as_of_lsn},
+                        {"version", version},
+                        {"last_lsn", last_lsn},
+                        {"events", std::move(events)}};
+}
+
+}  // namespace logbook

@@ -1,0 +1,760 @@
+#include "log/log.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "log/coding.h"
+#include "log/verify.h"
+
+namespace logbook {
+
+namespace {
+
+constexpr char kCfEvents[] = "events";
+constexpr char kCfStreamIndex[] = "stream_index";
+constexpr char kCfStreamHeads[] = "stream_heads";
+constexpr char kCfIdempotency[] = "idempotency";
+constexpr char kCfMeta[] = "meta";
+constexpr char kCfViews[] = "views";
+
+constexpr char kFormatKey[] = "format";
+constexpr uint32_t kLogFormatVersion = 1;
+
+struct EventIdHash {
+  size_t operator()(const EventId& id) const {
+    uint64_t a;
+    uint64_t b;
+    std::memcpy(&a, id.data(), 8);
+    std::memcpy(&b, id.data() + 8, 8);
+    return static_cast<size_t>(a ^ (b * 0x9e3779b97f4a7c15ULL));
+  }
+};
+
+std::string EventIdKey(const EventId& id) {
+  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
+}
+
+}  // namespace
+
+std::string ExpectedVersion::ToString() const {
+  switch (kind) {
+    case Kind::kAny: return "any";
+    case Kind::kNoStream: return "no_stream";
+    case Kind::kExact: return std::to_string(version);
+  }
+  return "?";
+}
+
+// One queued append and its outcome.
+struct Log::Pending {
+  AppendRequest req;
+  std::optional<Result<AppendResult>> result;
+  std::function<void(Result<AppendResult>)> done;  // async callers
+  std::atomic<bool> finished{false};               // sync callers wait on this
+
+  void Complete(Result<AppendResult> r) {
+    if (done) {
+      auto cb = std::move(done);
+      cb(std::move(r));
+      delete this;
+      return;
+    }
+    result.emplace(std::move(r));
+    finished.store(true, std::memory_order_release);
+    finished.notify_one();
+  }
+};
+
+// Writer-thread cache of stream heads. Entries are loaded from RocksDB on
+// first use; the cache is dropped when a write fails.
+struct Log::HeadCache {
+  std::unordered_map<std::string, StreamHead> map;
+};
+
+// What one group commit stages before it is written.
+struct Log::GroupState {
+  rocksdb::WriteBatch batch;
+  std::unordered_map<EventId, uint64_t, EventIdHash> ids;  // event id -> LSN, this group
+  std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> staged;  // lsn -> stream, version
+  std::unordered_set<std::string> dirty_heads;
+  RecordEncoder encoder;
+  std::string record;
+  int64_t now_us = 0;
+  uint64_t first_lsn = 0;
+};
+
+std::string Log::StreamIndexKey(std::string_view stream, uint64_t version) {
+  std::string k;
+  k.reserve(stream.size() + 9);
+  k.append(stream);
+  k.push_back('\0');
+  coding::PutFixed64BE(&k, version);
+  return k;
+}
+
+// Head value: version u64 BE | last_lsn u64 BE | last_hash[32] | tenant bytes.
+std::string Log::EncodeHead(const StreamHead& h) {
+  std::string v;
+  v.reserve(48 + h.tenant.size());
+  coding::PutFixed64BE(&v, h.version);
+  coding::PutFixed64BE(&v, h.last_lsn);
+  v.append(reinterpret_cast<const char*>(h.last_hash.data()), h.last_hash.size());
+  v.append(h.tenant);
+  return v;
+}
+
+bool Log::DecodeHead(std::string_view v, StreamHead* h) {
+  if (v.size() < 48) return false;
+  h->version = coding::DecodeFixed64BE(v.data());
+  h->last_lsn = coding::DecodeFixed64BE(v.data() + 8);
+  std::memcpy(h->last_hash.data(), v.data() + 16, 32);
+  h->tenant.assign(v.data() + 48, v.size() - 48);
+  return true;
+}
+
+Log::Log(const LogOptions& options) : options_(options), heads_(std::make_unique<HeadCache>()) {}
+
+Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
+  if (options.dir.empty()) return Status::InvalidArgument("data directory is not set");
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(std::filesystem::path(options.dir) / "CURRENT", ec);
+  if (!exists && (!options.create_if_missing || options.read_only)) {
+    return Status::NotFound("no logbook data directory at '" + options.dir +
+                            "' (run `logbook init` first)");
+  }
+  std::unique_ptr<Log> log(new Log(options));
+  Status s = log->OpenDb();
+  if (!s.ok()) return s;
+  s = log->InitOrCheckFormat();
+  if (!s.ok()) return s;
+
+  s = log->LoadLastLsn();
+  if (!s.ok()) return s;
+  if (options.verify_tail_records > 0 && log->next_lsn_ > 1) {
+    const uint64_t last = log->next_lsn_ - 1;
+    const uint64_t from =
+        last > options.verify_tail_records ? last - options.verify_tail_records + 1 : 1;
+    VerifyOptions vo;
+    vo.from_lsn = from;
+    vo.check_stream_heads = true;
+    vo.stop_at_first = true;
+    VerifyReport report = VerifyLog(*log, vo);
+    if (!report.problems.empty()) {
+      return Status::Corruption("log verification failed on open: " +
+                                report.problems.front().ToString() +
+                                " (run `logbook audit verify` for the full report)");
+    }
+    if (!report.status.ok()) return report.status;
+  }
+  if (!options.read_only) log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  return log;
+}
+
+// Resumes the LSN counter from the last record.
+Status Log::LoadLastLsn() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_events_));
+  it->SeekToLast();
+  if (!it->status().ok()) return Status::FromRocks(it->status(), "reading the last record");
+  if (!it->Valid()) return Status::OK();
+  if (it->key().size() != 8) return Status::Corruption("events key of bad length");
+  const uint64_t last = coding::DecodeFixed64BE(it->key().data());
+  Event e;
+  if (DecodeRecordHeader(std::string_view(it->value().data(), it->value().size()), &e).ok()) {
+    last_recorded_at_us_ = e.recorded_at_us;
+  }
+  next_lsn_ = last + 1;
+  {
+    std::lock_guard<std::mutex> l(commit_mu_);
+    committed_lsn_.store(last, std::memory_order_release);
+  }
+  commit_cv_.notify_all();
+  return Status::OK();
+}
+
+Status Log::Refresh() {
+  if (!options_.read_only) return Status::OK();
+  Status s = Status::FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the primary");
+  if (!s.ok()) return s;
+  return LoadLastLsn();
+}
+
+Status Log::OpenDb() {
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = options_.create_if_missing && !options_.read_only;
+  dbo.create_missing_column_families = !options_.read_only;
+  dbo.paranoid_checks = true;
+  dbo.max_background_jobs = 2;
+  dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  dbo.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  dbo.keep_log_file_num = 4;
+  if (options_.env != nullptr) dbo.env = options_.env;
+
+  auto cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  block_cache_ = cache;
+  auto table = [&](bool bloom) {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    if (bloom) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(t));
+  };
+  rocksdb::ColumnFamilyOptions base;
+  base.table_factory = table(false);
+  rocksdb::ColumnFamilyOptions lookup = base;  // point lookups: bloom filters
+  lookup.table_factory = table(true);
+  lookup.memtable_prefix_bloom_size_ratio = 0.05;
+  lookup.memtable_whole_key_filtering = true;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, base},
+      {kCfStreamIndex, base},                    {kCfStreamHeads, lookup},
+      {kCfIdempotency, lookup},                  {kCfMeta, base},
+      {kCfViews, lookup}};
+  rocksdb::Status rs;
+  if (options_.read_only) {
+    dbo.max_open_files = -1;  // required for secondary instances
+    std::string tmpl = (std::filesystem::temp_directory_path() / "logbook-ro-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) return Status::IOError("cannot create a temp directory");
+    secondary_dir_ = tmpl;
+    rs = rocksdb::DB::OpenAsSecondary(dbo, options_.dir, secondary_dir_, cfs, &handles_, &db_);
+  } else {
+    rs = rocksdb::DB::Open(dbo, options_.dir, cfs, &handles_, &db_);
+  }
+  if (!rs.ok()) {
+    Status s = Status::FromRocks(rs, "opening '" + options_.dir + "'");
+    if (rs.IsIOError() && rs.ToString().find("lock") != std::string::npos) {
+      return Status::Busy("data directory '" + options_.dir +
+                          "' is in use by another logbook process");
+    }
+    return s;
+  }
+  cf_events_ = handles_[1];
+  cf_stream_index_ = handles_[2];
+  cf_stream_heads_ = handles_[3];
+  cf_idempotency_ = handles_[4];
+  cf_meta_ = handles_[5];
+  cf_views_ = handles_[6];
+  return Status::OK();
+}
+
+// The format record: meta key "format" holds
+// "logbook-log format=<n> created_at_us=<t>", written when the log is created.
+Status Log::InitOrCheckFormat() {
+  std::string v;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_meta_, kFormatKey, &v);
+  if (rs.IsNotFound()) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_events_));
+    it->SeekToFirst();
+    if (it->Valid()) return Status::Corruption("log has events but no format record");
+    if (options_.read_only) return Status::NotFound("log at '" + options_.dir + "' is not initialised");
+    created_at_us_ = NowMicros();
+    v = "logbook-log format=" + std::to_string(kLogFormatVersion) +
+        " created_at_us=" + std::to_string(created_at_us_);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    rs = db_->Put(wo, cf_meta_, kFormatKey, v);
+    return Status::FromRocks(rs, "writing the format record");
+  }
+  if (!rs.ok()) return Status::FromRocks(rs, "reading the format record");
+  unsigned format = 0;
+  long long created = 0;
+  if (std::sscanf(v.c_str(), "logbook-log format=%u created_at_us=%lld", &format, &created) != 2) {
+    return Status::Corruption("unreadable format record '" + v + "'");
+  }
+  if (format != kLogFormatVersion) {
+    return Status::InvalidArgument("log format " + std::to_string(format) +
+                                   " is not supported by this build (supports " +
+                                   std::to_string(kLogFormatVersion) + ")");
+  }
+  created_at_us_ = created;
+  return Status::OK();
+}
+
+Log::~Log() {
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard<std::mutex> l(commit_mu_);
+    closing_.store(true);
+  }
+  commit_cv_.notify_all();
+  if (db_ != nullptr) {
+    for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);  // close: nothing to do on error
+    (void)db_->Close();  // errors here leave nothing to recover: the WAL is synced
+    delete db_;
+  }
+  if (!secondary_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(secondary_dir_, ec);  // best effort: a temp directory
+  }
+}
+
+Result<AppendResult> Log::Append(AppendRequest request) {
+  Pending p;
+  p.req = std::move(request);
+  Enqueue(&p);
+  p.finished.wait(false, std::memory_order_acquire);
+  return std::move(*p.result);
+}
+
+void Log::AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done) {
+  auto* p = new Pending;
+  p->req = std::move(request);
+  p->done = std::move(done);
+  Enqueue(p);
+}
+
+void Log::Enqueue(Pending* p) {
+  if (options_.read_only) {
+    p->Complete(Status::ReadOnly("log was opened read-only"));
+    return;
+  }
+  if (failed_.load(std::memory_order_acquire)) {
+    p->Complete(Status::ReadOnly("log is read-only after a write error: " + health().ToString()));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    if (stopping_) {
+      // Completed outside the lock below.
+    } else {
+      queue_.push_back(p);
+      if (queue_.size() == 1) queue_cv_.notify_one();
+      return;
+    }
+  }
+  p->Complete(Status::Shutdown("log is closing"));
+}
+
+void Log::WriterLoop() {
+  std::vector<Pending*> group;
+  std::vector<Pending*> backlog;  // taken from the queue but beyond the group limits
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(queue_mu_);
+      if (backlog.empty()) {
+        queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && stopping_) return;
+      }
+      backlog.insert(backlog.end(), queue_.begin(), queue_.end());
+      queue_.clear();
+    }
+    // Form a group within the request and byte limits.
+    size_t bytes = 0;
+    size_t n = 0;
+    while (n < backlog.size() && n < options_.max_group_requests) {
+      size_t b = 0;
+      for (const auto& e : backlog[n]->req.events) b += e.payload.size() + 128;
+      if (n > 0 && bytes + b > options_.max_group_bytes) break;
+      bytes += b;
+      ++n;
+    }
+    group.assign(backlog.begin(), backlog.begin() + static_cast<long>(n));
+    backlog.erase(backlog.begin(), backlog.begin() + static_cast<long>(n));
+    CommitGroup(group);
+  }
+}
+
+Result<StreamHead*> Log::LoadHead(const std::string& stream, GroupState& g) {
+  (void)g;
+  auto it = heads_->map.find(stream);
+  if (it != heads_->map.end()) return &it->second;
+  std::string v;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_stream_heads_, stream, &v);
+  StreamHead head;
+  if (rs.ok()) {
+    if (!DecodeHead(v, &head)) return Status::Corruption("stream head of '" + stream + "' is malformed");
+  } else if (!rs.IsNotFound()) {
+    return Status::FromRocks(rs, "reading the head of '" + stream + "'");
+  } else {
+    head.last_hash = GenesisHash(stream);
+  }
+  if (heads_->map.size() > 1'000'000) heads_->map.clear();  // bound memory; reload on demand
+  return &heads_->map.emplace(stream, std::move(head)).first->second;
+}
+
+// Idempotency: if every event id of the request was appended before, as one
+// consecutive run in the same stream and order, returns that append's result.
+// No id seen before: nullopt (a new append). Anything in between is an error.
+Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& req,
+                                                          GroupState& g) {
+  std::vector<uint64_t> lsns;
+  lsns.reserve(req.events.size());
+  size_t found = 0;
+  for (const auto& e : req.events) {
+    if (IsZero(e.event_id)) {
+      lsns.push_back(0);
+      continue;
+    }
+    auto git = g.ids.find(e.event_id);
+    if (git != g.ids.end()) {
+      lsns.push_back(git->second);
+      ++found;
+      continue;
+    }
+    std::string v;
+    rocksdb::Status rs =
+        db_->Get(rocksdb::ReadOptions(), cf_idempotency_, EventIdKey(e.event_id), &v);
+    if (rs.IsNotFound()) {
+      lsns.push_back(0);
+      continue;
+    }
+    if (!rs.ok()) return Status::FromRocks(rs, "reading the idempotency index");
+    if (v.size() != 8) return Status::Corruption("idempotency entry of bad length");
+    lsns.push_back(coding::DecodeFixed64BE(v.data()));
+    ++found;
+  }
+  if (found == 0) return std::optional<AppendResult>();
+  if (found != req.events.size()) {
+    for (size_t i = 0; i < lsns.size(); ++i) {
+      if (lsns[i] != 0) {
+        return Status::IdempotencyConflict(
+            "event id " + EventIdToString(req.events[i].event_id) + " was appended at LSN " +
+            std::to_string(lsns[i]) + " but other events of this request were not");
+      }
+    }
+  }
+  AppendResult r;
+  r.deduplicated = true;
+  for (size_t i = 0; i < lsns.size(); ++i) {
+    std::string stream;
+    uint64_t version = 0;
+    auto sit = g.staged.find(lsns[i]);
+    if (sit != g.staged.end()) {
+      stream = sit->second.first;
+      version = sit->second.second;
+    } else {
+      Result<Event> ev = ReadEvent(lsns[i]);
+      if (!ev.ok()) return ev.status();
+      stream = ev->stream;
+      version = ev->stream_version;
+    }
+    if (stream != req.stream) {
+      return Status::IdempotencyConflict("event id " + EventIdToString(req.events[i].event_id) +
+                                         " was appended to stream '" + stream + "', not '" +
+                                         req.stream + "'");
+    }
+    if (i == 0) {
+      r.first_lsn = lsns[0];
+      r.first_version = version;
+    } else if (lsns[i] != r.last_lsn + 1 || version != r.last_version + 1) {
+      return Status::IdempotencyConflict(
+          "event ids of this request were appended before, but not as one batch in this order");
+    }
+    r.last_lsn = lsns[i];
+    r.last_version = version;
+    r.event_ids.push_back(req.events[i].event_id);
+  }
+  return std::optional<AppendResult>(std::move(r));
+}
+
+Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g) {
+  if (Status s = ValidateStreamName(req.stream); !s.ok()) return s;
+  if (Status s = ValidateTenantName(req.tenant); !s.ok()) return s;
+  if (req.events.empty()) return Status::InvalidArgument("append has no events");
+  if (req.events.size() > options_.max_batch_events) {
+    return Status::InvalidArgument("append has " + std::to_string(req.events.size()) +
+                                   " events; the limit is " +
+                                   std::to_string(options_.max_batch_events));
+  }
+  {
+    std::unordered_set<EventId, EventIdHash> seen;
+    for (const auto& e : req.events) {
+      if (e.type == 0) return Status::InvalidArgument("event type 0 is reserved");
+      if (e.payload.size() > options_.max_payload_bytes) {
+        return Status::InvalidArgument("payload of " + std::to_string(e.payload.size()) +
+                                       " bytes exceeds the limit of " +
+                                       std::to_string(options_.max_payload_bytes));
+      }
+      if (!IsZero(e.event_id) && !seen.insert(e.event_id).second) {
+        return Status::InvalidArgument("event id " + EventIdToString(e.event_id) +
+                                       " appears twice in one append");
+      }
+    }
+  }
+  Result<std::optional<AppendResult>> dedup = CheckIdempotency(req, g);
+  if (!dedup.ok()) return dedup.status();
+  if (dedup->has_value()) return std::move(**dedup);
+
+  Result<StreamHead*> hr = LoadHead(req.stream, g);
+  if (!hr.ok()) return hr.status();
+  StreamHead& head = **hr;
+  if (head.version > 0 && head.tenant != req.tenant) {
+    return Status::InvalidArgument("stream '" + req.stream + "' belongs to another tenant");
+  }
+  const auto& ev = req.expected;
+  bool match = true;
+  switch (ev.kind) {
+    case ExpectedVersion::Kind::kAny: break;
+    case ExpectedVersion::Kind::kNoStream: match = head.version == 0; break;
+    case ExpectedVersion::Kind::kExact: match = head.version == ev.version; break;
+  }
+  if (!match) {
+    return Status::Conflict("stream '" + req.stream + "': expected version " + ev.ToString() +
+                                ", actual version " + std::to_string(head.version),
+                            head.version);
+  }
+
+  AppendResult r;
+  r.first_lsn = next_lsn_;
+  r.first_version = head.version + 1;
+  Event e;
+  e.stream = req.stream;
+  e.tenant = req.tenant;
+  e.actor = req.actor;
+  e.recorded_at_us = g.now_us;
+  for (auto& ne : req.events) {
+    e.lsn = next_lsn_++;
+    e.stream_version = ++head.version;
+    e.type = ne.type;
+    e.event_id = IsZero(ne.event_id) ? RandomEventId() : ne.event_id;
+    e.prev_hash = head.last_hash;
+    e.payload_encoding = ne.payload_encoding;
+    e.key_id = ne.key_id;
+    e.payload = std::move(ne.payload);
+    g.encoder.Encode(e, &g.record);
+    head.last_hash = ChainHash(g.record);
+    head.last_lsn = e.lsn;
+
+    const std::string lsn_key = coding::Fixed64BE(e.lsn);
+    g.batch.Put(cf_events_, lsn_key, g.record);
+    g.batch.Put(cf_stream_index_, StreamIndexKey(e.stream, e.stream_version), lsn_key);
+    g.batch.Put(cf_idempotency_, EventIdKey(e.event_id), lsn_key);
+    g.ids.emplace(e.event_id, e.lsn);
+    g.staged.emplace(e.lsn, std::make_pair(e.stream, e.stream_version));
+    r.event_ids.push_back(e.event_id);
+  }
+  head.tenant = req.tenant;
+  g.dirty_heads.insert(req.stream);
+  r.last_lsn = next_lsn_ - 1;
+  r.last_version = head.version;
+  return r;
+}
+
+void Log::CommitGroup(std::vector<Pending*>& group) {
+  GroupState g;
+  g.now_us = std::max(NowMicros(), last_recorded_at_us_);
+  g.first_lsn = next_lsn_;
+  std::vector<std::optional<Result<AppendResult>>> results(group.size());
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (failed_.load(std::memory_order_relaxed)) break;
+    results[i].emplace(Stage(group[i]->req, g));
+  }
+  for (const auto& stream : g.dirty_heads) {
+    g.batch.Put(cf_stream_heads_, stream, EncodeHead(heads_->map.at(stream)));
+  }
+
+  Status ws;
+  if (g.batch.Count() > 0) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    ws = Status::FromRocks(db_->Write(wo, &g.batch), "group commit");
+  }
+  if (!ws.ok()) {
+    // Nothing of this group is acknowledged; the engine stops taking writes.
+    {
+      std::lock_guard<std::mutex> l(health_mu_);
+      health_ = ws;
+    }
+    failed_.store(true, std::memory_order_release);
+    heads_->map.clear();
+    next_lsn_ = g.first_lsn;
+    for (Pending* p : group) {
+      p->Complete(Status::IOError("append not durable, log is now read-only: " + ws.message()));
+    }
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      for (Pending* p : queue_) p->Complete(Status::ReadOnly("log is read-only after a write error"));
+      queue_.clear();
+    }
+    return;
+  }
+  if (g.batch.Count() > 0) {
+    last_recorded_at_us_ = g.now_us;
+    {
+      std::lock_guard<std::mutex> l(commit_mu_);
+      committed_lsn_.store(next_lsn_ - 1, std::memory_order_release);
+    }
+    commit_cv_.notify_all();
+    n_groups_.fetch_add(1, std::memory_order_relaxed);
+    n_events_.fetch_add(next_lsn_ - g.first_lsn, std::memory_order_relaxed);
+  }
+  if (group.size() > n_max_group_.load(std::memory_order_relaxed)) {
+    n_max_group_.store(group.size(), std::memory_order_relaxed);
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    auto& r = results[i];
+    if (!r.has_value()) {
+      group[i]->Complete(Status::ReadOnly("log is read-only after a write error"));
+      continue;
+    }
+    if (r->ok()) {
+      n_appends_.fetch_add(1, std::memory_order_relaxed);
+      if ((*r)->deduplicated) n_dedup_.fetch_add(1, std::memory_order_relaxed);
+    } else if (r->status().IsConflict()) {
+      n_conflicts_.fetch_add(1, std::memory_order_relaxed);
+    }
+    group[i]->Complete(std::move(*r));
+  }
+}
+
+Status Log::WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout) const {
+  if (LastLsn() >= lsn) return Status::OK();
+  std::unique_lock<std::mutex> l(commit_mu_);
+  bool ok = commit_cv_.wait_for(l, timeout, [&] { return LastLsn() >= lsn || closing_.load(); });
+  if (LastLsn() >= lsn) return Status::OK();
+  if (closing_.load()) return Status::Shutdown("log is closing");
+  (void)ok;
+  return Status::TimedOut("LSN " + std::to_string(lsn) + " not reached within " +
+                          std::to_string(timeout.count()) + " ms (last LSN " +
+                          std::to_string(LastLsn()) + ")");
+}
+
+Status Log::ScanRecords(uint64_t from_lsn,
+                        const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_events_));
+  for (it->Seek(coding::Fixed64BE(from_lsn)); it->Valid(); it->Next()) {
+    if (it->key().size() != 8) {
+      return Status::Corruption("events key of " + std::to_string(it->key().size()) + " bytes");
+    }
+    const uint64_t lsn = coding::DecodeFixed64BE(it->key().data());
+    if (!fn(lsn, std::string_view(it->value().data(), it->value().size()))) break;
+  }
+  return Status::FromRocks(it->status(), "scanning the log");
+}
+
+Result<std::vector<Event>> Log::ReadAll(uint64_t from_lsn, size_t limit) const {
+  std::vector<Event> out;
+  Status inner;
+  Status s = ScanRecords(std::max<uint64_t>(from_lsn, 1), [&](uint64_t lsn, std::string_view rec) {
+    if (out.size() >= limit) return false;
+    Event e;
+    inner = DecodeRecord(rec, &e);
+    if (inner.ok() && e.lsn != lsn) {
+      inner = Status::Corruption("record under key " + std::to_string(lsn) + " says LSN " +
+                                 std::to_string(e.lsn));
+    }
+    if (!inner.ok()) {
+      inner = Status::Corruption("LSN " + std::to_string(lsn) + ": " + inner.message());
+      return false;
+    }
+    out.push_back(std::move(e));
+    return true;
+  });
+  if (!inner.ok()) return inner;
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<Event> Log::ReadEvent(uint64_t lsn) const {
+  rocksdb::PinnableSlice v;
+  rocksdb::ReadOptions ro;
+  ro.verify_checksums = true;
+  rocksdb::Status rs = db_->Get(ro, cf_events_, coding::Fixed64BE(lsn), &v);
+  if (rs.IsNotFound()) return Status::NotFound("no event at LSN " + std::to_string(lsn));
+  if (!rs.ok()) return Status::FromRocks(rs, "reading LSN " + std::to_string(lsn));
+  Event e;
+  Status s = DecodeRecord(std::string_view(v.data(), v.size()), &e);
+  if (!s.ok()) return Status::Corruption("LSN " + std::to_string(lsn) + ": " + s.message());
+  if (e.lsn != lsn) {
+    return Status::Corruption("record under key " + std::to_string(lsn) + " says LSN " +
+                              std::to_string(e.lsn));
+  }
+  return e;
+}
+
+Result<std::vector<Event>> Log::ReadStream(std::string_view stream, uint64_t from_version,
+                                           size_t limit) const {
+  std::vector<Event> out;
+  const std::string prefix = std::string(stream) + '\0';
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_index_));
+  for (it->Seek(StreamIndexKey(stream, std::max<uint64_t>(from_version, 1)));
+       it->Valid() && out.size() < limit; it->Next()) {
+    if (!it->key().starts_with(prefix)) break;
+    if (it->value().size() != 8) return Status::Corruption("stream index entry of bad length");
+    Result<Event> e = ReadEvent(coding::DecodeFixed64BE(it->value().data()));
+    if (!e.ok()) return e.status();
+    out.push_back(std::move(e).value());
+  }
+  if (!it->status().ok()) return Status::FromRocks(it->status(), "reading the stream index");
+  return out;
+}
+
+Result<StreamHead> Log::GetStreamHead(std::string_view stream) const {
+  std::string v;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_stream_heads_, stream, &v);
+  if (rs.IsNotFound()) return Status::NotFound("stream '" + std::string(stream) + "' not found");
+  if (!rs.ok()) return Status::FromRocks(rs, "reading a stream head");
+  StreamHead h;
+  if (!DecodeHead(v, &h)) return Status::Corruption("malformed head of '" + std::string(stream) + "'");
+  return h;
+}
+
+Status Log::ScanStreamHeads(
+    const std::function<bool(std::string_view, const StreamHead&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_heads_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    StreamHead h;
+    if (!DecodeHead(std::string_view(it->value().data(), it->value().size()), &h)) {
+      return Status::Corruption("malformed head of '" + it->key().ToString() + "'");
+    }
+    if (!fn(std::string_view(it->key().data(), it->key().size()), h)) break;
+  }
+  return Status::FromRocks(it->status(), "scanning stream heads");
+}
+
+Result<uint64_t> Log::FindEventId(const EventId& id) const {
+  std::string v;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_idempotency_, EventIdKey(id), &v);
+  if (rs.IsNotFound()) return Status::NotFound("no event with id " + EventIdToString(id));
+  if (!rs.ok()) return Status::FromRocks(rs, "reading the idempotency index");
+  if (v.size() != 8) return Status::Corruption("idempotency entry of bad length");
+  return coding::DecodeFixed64BE(v.data());
+}
+
+Result<uint64_t> Log::FindStreamVersion(std::string_view stream, uint64_t version) const {
+  std::string v;
+  rocksdb::Status rs =
+      db_->Get(rocksdb::ReadOptions(), cf_stream_index_, StreamIndexKey(stream, version), &v);
+  if (rs.IsNotFound()) {
+    return Status::NotFound("stream '" + std::string(stream) + "' has no version " +
+                            std::to_string(version));
+  }
+  if (!rs.ok()) return Status::FromRocks(rs, "reading the stream index");
+  if (v.size() != 8) return Status::Corruption("stream index entry of bad length");
+  return coding::DecodeFixed64BE(v.data());
+}
+
+Status Log::health() const {
+  std::lock_guard<std::mutex> l(health_mu_);
+  return health_;
+}
+
+LogStats Log::stats() const {
+  LogStats s;
+  s.appends = n_appends_.load(std::memory_order_relaxed);
+  s.events = n_events_.load(std::memory_order_relaxed);
+  s.group_commits = n_groups_.load(std::memory_order_relaxed);
+  s.conflicts = n_conflicts_.load(std::memory_order_relaxed);
+  s.deduplicated = n_dedup_.load(std::memory_order_relaxed);
+  s.max_group_requests = n_max_group_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace logbook

@@ -1,0 +1,232 @@
+#pragma once
+// Log: the durable, checksummed, hash-chained event log on RocksDB.
+//
+// Append contract: N events go to one stream atomically, guarded by an
+// ExpectedVersion; an append returns only after its WriteBatch was written
+// with sync=true (the WAL is fsync'd), so an acknowledged event survives a
+// crash. Re-sending the event ids of an earlier append returns that append's
+// result and writes nothing, also after a restart.
+//
+// One writer thread owns LSN assignment, version checks and chaining. Callers
+// enqueue requests; the writer drains a group, validates each request against
+// the stream heads, builds one WriteBatch, writes it with sync=true and then
+// completes every caller in the group (group commit). A conflict fails only
+// its own request. A failed write puts the log into a read-only state: every
+// later append fails with kReadOnly and the error that caused it.
+//
+// Thread-safety: all public methods may be called from any thread.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "log/record.h"
+#include "log/status.h"
+
+namespace rocksdb {
+class DB;
+class Env;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace logbook {
+
+struct LogOptions {
+  std::string dir;                   // data directory (created if missing and allowed)
+  bool create_if_missing = true;
+  // Open as a RocksDB secondary instance: no lock, so it works beside a
+  // running `logbook serve`; Refresh() catches up with the primary's writes.
+  // Appends fail with kReadOnly.
+  bool read_only = false;
+  // Records at the end of the log verified on open (checksum, chain, LSN
+  // continuity, stream heads). 0 skips the check.
+  size_t verify_tail_records = 1024;
+  size_t max_group_requests = 1024;  // requests per group commit
+  size_t max_group_bytes = 16 << 20;
+  size_t max_batch_events = 10000;   // events per append request
+  size_t max_payload_bytes = 4 << 20;
+  size_t block_cache_bytes = 64 << 20;
+  rocksdb::Env* env = nullptr;       // for fault-injection tests; must outlive the Log
+};
+
+struct ExpectedVersion {
+  enum class Kind : uint8_t { kAny, kNoStream, kExact };
+  Kind kind = Kind::kAny;
+  uint64_t version = 0;  // for kExact: the version of the stream's last event
+
+  static ExpectedVersion Any() { return {}; }
+  static ExpectedVersion NoStream() { return {Kind::kNoStream, 0}; }
+  static ExpectedVersion Exact(uint64_t v) { return {Kind::kExact, v}; }
+  std::string ToString() const;
+};
+
+// An event to append. The log fills in LSN, version, time and chain.
+struct NewEvent {
+  uint16_t type = 0;
+  EventId event_id{};  // all zero: the log generates a random id
+  std::string payload;
+  uint8_t payload_encoding = 0;
+  uint32_t key_id = 0;
+};
+
+struct AppendRequest {
+  std::string stream;
+  std::string tenant;
+  Actor actor;
+  ExpectedVersion expected;
+  std::vector<NewEvent> events;
+};
+
+struct AppendResult {
+  uint64_t first_lsn = 0;
+  uint64_t last_lsn = 0;
+  uint64_t first_version = 0;
+  uint64_t last_version = 0;  // the stream's version after this append
+  bool deduplicated = false;  // true: the same event ids were appended before
+  std::vector<EventId> event_ids;  // in order; generated ones included
+};
+
+struct StreamHead {
+  uint64_t version = 0;
+  uint64_t last_lsn = 0;
+  Hash last_hash{};
+  std::string tenant;
+};
+
+struct LogStats {
+  uint64_t appends = 0;          // requests acknowledged
+  uint64_t events = 0;           // events written
+  uint64_t group_commits = 0;    // synced WriteBatches
+  uint64_t conflicts = 0;
+  uint64_t deduplicated = 0;
+  uint64_t max_group_requests = 0;
+};
+
+class Log {
+ public:
+  static Result<std::unique_ptr<Log>> Open(const LogOptions& options);
+  ~Log();  // drains queued appends, stops the writer, closes RocksDB
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Appends and blocks until the events are durable or the append failed.
+  Result<AppendResult> Append(AppendRequest request);
+  // Same, completing `done` on the writer thread (it must not block).
+  void AppendAsync(AppendRequest request, std::function<void(Result<AppendResult>)> done);
+
+  // Highest durable LSN (0 when the log is empty).
+  uint64_t LastLsn() const { return committed_lsn_.load(std::memory_order_acquire); }
+  // Waits until LastLsn() >= lsn. kTimedOut after `timeout`; kShutdown on close.
+  Status WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout) const;
+
+  // The global feed: events with LSN >= from_lsn, at most `limit`.
+  Result<std::vector<Event>> ReadAll(uint64_t from_lsn, size_t limit) const;
+  // One stream: events with version >= from_version, at most `limit`.
+  Result<std::vector<Event>> ReadStream(std::string_view stream, uint64_t from_version,
+                                        size_t limit) const;
+  Result<Event> ReadEvent(uint64_t lsn) const;
+  // kNotFound when the stream has no events.
+  Result<StreamHead> GetStreamHead(std::string_view stream) const;
+  // LSN of the event with this id; kNotFound if none.
+  Result<uint64_t> FindEventId(const EventId& id) const;
+  // LSN of version `version` of `stream`; kNotFound if none.
+  Result<uint64_t> FindStreamVersion(std::string_view stream, uint64_t version) const;
+
+  // Calls fn(lsn, record bytes) in LSN order from from_lsn until fn returns false.
+  Status ScanRecords(uint64_t from_lsn,
+                     const std::function<bool(uint64_t, std::string_view)>& fn) const;
+  // Calls fn(stream, head) for every stream.
+  Status ScanStreamHeads(const std::function<bool(std::string_view, const StreamHead&)>& fn) const;
+
+  // Read-only logs: catches up with the primary's latest writes.
+  Status Refresh();
+
+  // OK, or the write error that put the log into read-only state.
+  Status health() const;
+  LogStats stats() const;
+  const LogOptions& options() const { return options_; }
+  int64_t created_at_us() const { return created_at_us_; }
+
+  // For the layers above (projection views, engine metadata): the RocksDB
+  // handle and the `views` and `meta` column families. Never write to the
+  // log's own column families through these.
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* views_cf() const { return cf_views_; }
+  rocksdb::ColumnFamilyHandle* meta_cf() const { return cf_meta_; }
+
+  // Key encodings, shared with the verifier and tests.
+  static std::string StreamIndexKey(std::string_view stream, uint64_t version);
+  static std::string EncodeHead(const StreamHead& h);
+  static bool DecodeHead(std::string_view v, StreamHead* h);
+
+  rocksdb::ColumnFamilyHandle* events_cf() const { return cf_events_; }
+  rocksdb::ColumnFamilyHandle* stream_index_cf() const { return cf_stream_index_; }
+  rocksdb::ColumnFamilyHandle* stream_heads_cf() const { return cf_stream_heads_; }
+  rocksdb::ColumnFamilyHandle* idempotency_cf() const { return cf_idempotency_; }
+
+ private:
+  struct Pending;
+  struct GroupState;
+  explicit Log(const LogOptions& options);
+  Status OpenDb();
+  Status LoadLastLsn();
+  Status InitOrCheckFormat();
+  void Enqueue(Pending* p);
+  void WriterLoop();
+  void CommitGroup(std::vector<Pending*>& group);
+  // Validates one request against heads (and the group's staged changes) and
+  // adds its records to the batch. Returns the result, or the request's error.
+  Result<AppendResult> Stage(AppendRequest& req, GroupState& g);
+  Result<std::optional<AppendResult>> CheckIdempotency(const AppendRequest& req, GroupState& g);
+  Result<StreamHead*> LoadHead(const std::string& stream, GroupState& g);
+
+  const LogOptions options_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* cf_events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_stream_index_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_stream_heads_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_idempotency_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_views_ = nullptr;
+  std::shared_ptr<void> block_cache_;  // rocksdb::Cache, kept alive with the DB
+  int64_t created_at_us_ = 0;
+  std::string secondary_dir_;  // read-only mode: the secondary instance's own files
+
+  // Queue of appends waiting for the writer. Guarded by queue_mu_.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Pending*> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+
+  // Writer-thread state: cached stream heads (authoritative copy in RocksDB).
+  struct HeadCache;
+  std::unique_ptr<HeadCache> heads_;
+  int64_t last_recorded_at_us_ = 0;
+  uint64_t next_lsn_ = 1;
+
+  std::atomic<uint64_t> committed_lsn_{0};
+  mutable std::mutex commit_mu_;
+  mutable std::condition_variable commit_cv_;
+  std::atomic<bool> closing_{false};
+
+  mutable std::mutex health_mu_;
+  Status health_;  // guarded by health_mu_
+  std::atomic<bool> failed_{false};
+
+  // Counters (relaxed atomics).
+  std::atomic<uint64_t> n_appends_{0}, n_events_{0}, n_groups_{0}, n_conflicts_{0},
+      n_dedup_{0}, n_max_group_{0};
+};
+
+}  // namespace logbook

@@ -1,0 +1,17 @@
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+namespace logbook::test {
+int CrashChildMain(const char* dir);
+}
+
+int main(int argc, char** argv) {
+  // The crash test re-executes this binary as the child it kills.
+  if (argc == 3 && std::strcmp(argv[1], "--crash-child") == 0) {
+    return logbook::test::CrashChildMain(argv[2]);
+  }
+  doctest::Context ctx(argc, argv);
+  return ctx.run();
+}
