@@ -3,7 +3,9 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -38,6 +40,31 @@ struct EventIdHash {
     std::memcpy(&a, id.data(), 8);
     std::memcpy(&b, id.data() + 8, 8);
     return static_cast<size_t>(a ^ (b * 0x9e3779b97f4a7c15ULL));
+  }
+};
+
+// Memtable insert hints (see OpenDb): every key of the `events` family is one
+// prefix, since LSNs only grow; in `stream_index` the prefix is "stream 0x00",
+// within which versions only grow. Inserts then start at the last position
+// instead of searching the skiplist from the top.
+class WholeKeyspacePrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "logbook.WholeKeyspacePrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), 0);
+  }
+  bool InDomain(const rocksdb::Slice&) const override { return true; }
+};
+
+class StreamPrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "logbook.StreamPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    const void* nul = std::memchr(key.data(), 0, key.size());
+    return rocksdb::Slice(key.data(), static_cast<const char*>(nul) - key.data() + 1);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return std::memchr(key.data(), 0, key.size()) != nullptr;
   }
 };
 
@@ -82,16 +109,34 @@ struct Log::HeadCache {
   std::unordered_map<std::string, StreamHead> map;
 };
 
-// What one group commit stages before it is written.
+// One group commit: requests staged by the stager thread into one WriteBatch,
+// then written and acknowledged by the committer thread. Two groups take turns:
+// while one is being written and fsync'd, the stager fills the other.
 struct Log::GroupState {
   rocksdb::WriteBatch batch;
+  std::vector<Pending*> requests;
+  std::vector<std::optional<Result<AppendResult>>> results;
   std::unordered_map<EventId, uint64_t, EventIdHash> ids;  // event id -> LSN, this group
   std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> staged;  // lsn -> stream, version
   std::unordered_set<std::string> dirty_heads;
   RecordEncoder encoder;
-  std::string record;
+  std::string record;  // scratch
+  size_t bytes = 0;
+  uint64_t first_lsn = 0;  // first LSN this group assigns
+  uint64_t end_lsn = 0;    // one past the last LSN assigned
   int64_t now_us = 0;
-  uint64_t first_lsn = 0;
+
+  bool empty() const { return requests.empty(); }
+  void Reset() {
+    batch.Clear();
+    requests.clear();
+    results.clear();
+    ids.clear();
+    staged.clear();
+    dirty_heads.clear();
+    bytes = 0;
+    first_lsn = end_lsn = 0;
+  }
 };
 
 std::string Log::StreamIndexKey(std::string_view stream, uint64_t version) {
@@ -157,7 +202,10 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
     }
     if (!report.status.ok()) return report.status;
   }
-  if (!options.read_only) log->writer_ = std::thread([l = log.get()] { l->WriterLoop(); });
+  if (!options.read_only) {
+    log->stager_ = std::thread([l = log.get()] { l->StagerLoop(); });
+    log->committer_ = std::thread([l = log.get()] { l->CommitterLoop(); });
+  }
   return log;
 }
 
@@ -214,11 +262,24 @@ Status Log::OpenDb() {
   lookup.table_factory = table(true);
   lookup.memtable_prefix_bloom_size_ratio = 0.05;
   lookup.memtable_whole_key_filtering = true;
+  rocksdb::ColumnFamilyOptions events = base;
+  events.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeKeyspacePrefix>();
+  rocksdb::ColumnFamilyOptions stream_index = base;
+  stream_index.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamPrefix>();
+  // Event ids are random: a hash-table memtable makes their inserts and
+  // lookups O(1) instead of a skiplist search. The family is only ever read
+  // by point lookups, so its prefix is the whole 16-byte key.
+  rocksdb::ColumnFamilyOptions ids = lookup;
+  ids.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(16));
+  ids.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 20));
+  // Hint inserts and hash memtables need single-threaded memtable writes,
+  // which is what logbook does (one committer thread).
+  dbo.allow_concurrent_memtable_write = false;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, base},
-      {kCfStreamIndex, base},                    {kCfStreamHeads, lookup},
-      {kCfIdempotency, lookup},                  {kCfMeta, base},
+      {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, events},
+      {kCfStreamIndex, stream_index},            {kCfStreamHeads, lookup},
+      {kCfIdempotency, ids},                     {kCfMeta, base},
       {kCfViews, lookup}};
   rocksdb::Status rs;
   if (options_.read_only) {
@@ -285,8 +346,14 @@ Log::~Log() {
     std::lock_guard<std::mutex> l(queue_mu_);
     stopping_ = true;
   }
-  queue_cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  stager_cv_.notify_all();
+  if (stager_.joinable()) stager_.join();  // drains the queue and hands over the last group
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    stager_done_ = true;
+  }
+  committer_cv_.notify_all();
+  if (committer_.joinable()) committer_.join();
   {
     std::lock_guard<std::mutex> l(commit_mu_);
     closing_.store(true);
@@ -333,44 +400,147 @@ void Log::Enqueue(Pending* p) {
       // Completed outside the lock below.
     } else {
       queue_.push_back(p);
-      if (queue_.size() == 1) queue_cv_.notify_one();
+      if (queue_.size() == 1) stager_cv_.notify_one();
       return;
     }
   }
   p->Complete(Status::Shutdown("log is closing"));
 }
 
-void Log::WriterLoop() {
-  std::vector<Pending*> group;
-  std::vector<Pending*> backlog;  // taken from the queue but beyond the group limits
+size_t Log::RequestBytes(const Pending& p) {
+  size_t b = 0;
+  for (const auto& e : p.req.events) b += e.payload.size() + 160;
+  return b;
+}
+
+// The stager: takes requests off the queue and stages them into the open
+// group; whenever the committer is idle, hands the open group over. While a
+// group is being written and fsync'd, the next one fills up.
+void Log::StagerLoop() {
+  GroupState groups[2];
+  GroupState* open = &groups[0];
+  std::vector<Pending*> incoming;
   for (;;) {
+    incoming.clear();
     {
       std::unique_lock<std::mutex> l(queue_mu_);
-      if (backlog.empty()) {
-        queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty() && stopping_) return;
+      auto full = [&] {
+        return open->requests.size() >= options_.max_group_requests ||
+               open->bytes >= options_.max_group_bytes;
+      };
+      stager_cv_.wait(l, [&] {
+        return (!queue_.empty() && !full()) || (!open->empty() && !committer_busy_) ||
+               (stopping_ && queue_.empty() && open->empty());
+      });
+      if (stopping_ && queue_.empty() && open->empty()) return;
+      size_t bytes = open->bytes;
+      size_t n = 0;
+      while (n < queue_.size() && open->requests.size() + n < options_.max_group_requests &&
+             (n == 0 || bytes < options_.max_group_bytes)) {
+        bytes += RequestBytes(*queue_[n]);
+        ++n;
       }
-      backlog.insert(backlog.end(), queue_.begin(), queue_.end());
-      queue_.clear();
+      incoming.assign(queue_.begin(), queue_.begin() + static_cast<long>(n));
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
     }
-    // Form a group within the request and byte limits.
-    size_t bytes = 0;
-    size_t n = 0;
-    while (n < backlog.size() && n < options_.max_group_requests) {
-      size_t b = 0;
-      for (const auto& e : backlog[n]->req.events) b += e.payload.size() + 128;
-      if (n > 0 && bytes + b > options_.max_group_bytes) break;
-      bytes += b;
-      ++n;
+    if (!incoming.empty()) {
+      if (open->empty()) {
+        open->now_us = std::max(NowMicros(), last_recorded_at_us_);
+        open->first_lsn = next_lsn_;
+      }
+      GroupState* inflight = open == &groups[0] ? &groups[1] : &groups[0];
+      for (Pending* p : incoming) {
+        open->bytes += RequestBytes(*p);
+        open->requests.push_back(p);
+        if (failed_.load(std::memory_order_acquire)) {
+          open->results.emplace_back(Status::ReadOnly("log is read-only after a write error: " +
+                                                      health().ToString()));
+        } else {
+          open->results.emplace_back(Stage(p->req, *open, *inflight));
+        }
+      }
+      open->end_lsn = next_lsn_;
     }
-    group.assign(backlog.begin(), backlog.begin() + static_cast<long>(n));
-    backlog.erase(backlog.begin(), backlog.begin() + static_cast<long>(n));
-    CommitGroup(group);
+    std::lock_guard<std::mutex> l(queue_mu_);
+    if (!open->empty() && !committer_busy_) {
+      // The other group is done (the committer is idle): its writes are
+      // visible, so its dedup maps are no longer needed.
+      for (const auto& stream : open->dirty_heads) {
+        open->batch.Put(cf_stream_heads_, stream, EncodeHead(heads_->map.at(stream)));
+      }
+      if (open->end_lsn > open->first_lsn) last_recorded_at_us_ = open->now_us;
+      handoff_ = open;
+      committer_busy_ = true;
+      committer_cv_.notify_one();
+      open = open == &groups[0] ? &groups[1] : &groups[0];
+      open->Reset();
+    }
   }
 }
 
-Result<StreamHead*> Log::LoadHead(const std::string& stream, GroupState& g) {
-  (void)g;
+// The committer: writes each handed-over group with sync=true, publishes its
+// LSNs and acknowledges its callers.
+void Log::CommitterLoop() {
+  for (;;) {
+    GroupState* g = nullptr;
+    {
+      std::unique_lock<std::mutex> l(queue_mu_);
+      committer_cv_.wait(l, [&] { return handoff_ != nullptr || stager_done_; });
+      if (handoff_ == nullptr) return;
+      g = handoff_;
+      handoff_ = nullptr;
+    }
+    Status ws;
+    if (g->batch.Count() > 0 && !failed_.load(std::memory_order_acquire)) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      ws = Status::FromRocks(db_->Write(wo, &g->batch), "group commit");
+    } else if (g->batch.Count() > 0) {
+      ws = Status::ReadOnly("log is read-only after a write error");
+    }
+    if (!ws.ok()) {
+      // Nothing of this group is acknowledged; the log stops taking writes.
+      if (!failed_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> l(health_mu_);
+        health_ = ws;
+        failed_.store(true, std::memory_order_release);
+      }
+      for (Pending* p : g->requests) {
+        p->Complete(Status::IOError("append not durable, log is now read-only: " + ws.message()));
+      }
+    } else {
+      if (g->batch.Count() > 0) {
+        {
+          std::lock_guard<std::mutex> l(commit_mu_);
+          committed_lsn_.store(g->end_lsn - 1, std::memory_order_release);
+        }
+        commit_cv_.notify_all();
+        n_groups_.fetch_add(1, std::memory_order_relaxed);
+        n_events_.fetch_add(g->end_lsn - g->first_lsn, std::memory_order_relaxed);
+      }
+      if (g->requests.size() > n_max_group_.load(std::memory_order_relaxed)) {
+        n_max_group_.store(g->requests.size(), std::memory_order_relaxed);
+      }
+      for (size_t i = 0; i < g->requests.size(); ++i) {
+        auto& r = *g->results[i];
+        if (r.ok()) {
+          n_appends_.fetch_add(1, std::memory_order_relaxed);
+          if (r->deduplicated) n_dedup_.fetch_add(1, std::memory_order_relaxed);
+        } else if (r.status().IsConflict()) {
+          n_conflicts_.fetch_add(1, std::memory_order_relaxed);
+        }
+        g->requests[i]->Complete(std::move(r));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(queue_mu_);
+      committer_busy_ = false;
+    }
+    stager_cv_.notify_one();
+  }
+}
+
+Result<StreamHead*> Log::LoadHead(const std::string& stream) {
   auto it = heads_->map.find(stream);
   if (it != heads_->map.end()) return &it->second;
   std::string v;
@@ -383,7 +553,7 @@ Result<StreamHead*> Log::LoadHead(const std::string& stream, GroupState& g) {
   } else {
     head.last_hash = GenesisHash(stream);
   }
-  if (heads_->map.size() > 1'000'000) heads_->map.clear();  // bound memory; reload on demand
+
   return &heads_->map.emplace(stream, std::move(head)).first->second;
 }
 
@@ -391,7 +561,8 @@ Result<StreamHead*> Log::LoadHead(const std::string& stream, GroupState& g) {
 // consecutive run in the same stream and order, returns that append's result.
 // No id seen before: nullopt (a new append). Anything in between is an error.
 Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& req,
-                                                          GroupState& g) {
+                                                          const GroupState& g,
+                                                          const GroupState& inflight) {
   std::vector<uint64_t> lsns;
   lsns.reserve(req.events.size());
   size_t found = 0;
@@ -400,7 +571,12 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
       lsns.push_back(0);
       continue;
     }
+    // Not yet visible in RocksDB: this group's and the in-flight group's ids.
     auto git = g.ids.find(e.event_id);
+    if (git == g.ids.end()) {
+      git = inflight.ids.find(e.event_id);
+      if (git == inflight.ids.end()) git = g.ids.end();
+    }
     if (git != g.ids.end()) {
       lsns.push_back(git->second);
       ++found;
@@ -434,6 +610,10 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
     std::string stream;
     uint64_t version = 0;
     auto sit = g.staged.find(lsns[i]);
+    if (sit == g.staged.end()) {
+      sit = inflight.staged.find(lsns[i]);
+      if (sit == inflight.staged.end()) sit = g.staged.end();
+    }
     if (sit != g.staged.end()) {
       stream = sit->second.first;
       version = sit->second.second;
@@ -462,7 +642,7 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
   return std::optional<AppendResult>(std::move(r));
 }
 
-Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g) {
+Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupState& inflight) {
   if (Status s = ValidateStreamName(req.stream); !s.ok()) return s;
   if (Status s = ValidateTenantName(req.tenant); !s.ok()) return s;
   if (req.events.empty()) return Status::InvalidArgument("append has no events");
@@ -471,26 +651,28 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g) {
                                    " events; the limit is " +
                                    std::to_string(options_.max_batch_events));
   }
-  {
-    std::unordered_set<EventId, EventIdHash> seen;
-    for (const auto& e : req.events) {
+  for (size_t i = 0; i < req.events.size(); ++i) {
+    const NewEvent& e = req.events[i];
+    {
       if (e.type == 0) return Status::InvalidArgument("event type 0 is reserved");
       if (e.payload.size() > options_.max_payload_bytes) {
         return Status::InvalidArgument("payload of " + std::to_string(e.payload.size()) +
                                        " bytes exceeds the limit of " +
                                        std::to_string(options_.max_payload_bytes));
       }
-      if (!IsZero(e.event_id) && !seen.insert(e.event_id).second) {
-        return Status::InvalidArgument("event id " + EventIdToString(e.event_id) +
-                                       " appears twice in one append");
+      for (size_t k = 0; k < i && !IsZero(e.event_id); ++k) {
+        if (req.events[k].event_id == e.event_id) {
+          return Status::InvalidArgument("event id " + EventIdToString(e.event_id) +
+                                         " appears twice in one append");
+        }
       }
     }
   }
-  Result<std::optional<AppendResult>> dedup = CheckIdempotency(req, g);
+  Result<std::optional<AppendResult>> dedup = CheckIdempotency(req, g, inflight);
   if (!dedup.ok()) return dedup.status();
   if (dedup->has_value()) return std::move(**dedup);
 
-  Result<StreamHead*> hr = LoadHead(req.stream, g);
+  Result<StreamHead*> hr = LoadHead(req.stream);
   if (!hr.ok()) return hr.status();
   StreamHead& head = **hr;
   if (head.version > 0 && head.tenant != req.tenant) {
@@ -543,73 +725,6 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g) {
   r.last_lsn = next_lsn_ - 1;
   r.last_version = head.version;
   return r;
-}
-
-void Log::CommitGroup(std::vector<Pending*>& group) {
-  GroupState g;
-  g.now_us = std::max(NowMicros(), last_recorded_at_us_);
-  g.first_lsn = next_lsn_;
-  std::vector<std::optional<Result<AppendResult>>> results(group.size());
-  for (size_t i = 0; i < group.size(); ++i) {
-    if (failed_.load(std::memory_order_relaxed)) break;
-    results[i].emplace(Stage(group[i]->req, g));
-  }
-  for (const auto& stream : g.dirty_heads) {
-    g.batch.Put(cf_stream_heads_, stream, EncodeHead(heads_->map.at(stream)));
-  }
-
-  Status ws;
-  if (g.batch.Count() > 0) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    ws = Status::FromRocks(db_->Write(wo, &g.batch), "group commit");
-  }
-  if (!ws.ok()) {
-    // Nothing of this group is acknowledged; the engine stops taking writes.
-    {
-      std::lock_guard<std::mutex> l(health_mu_);
-      health_ = ws;
-    }
-    failed_.store(true, std::memory_order_release);
-    heads_->map.clear();
-    next_lsn_ = g.first_lsn;
-    for (Pending* p : group) {
-      p->Complete(Status::IOError("append not durable, log is now read-only: " + ws.message()));
-    }
-    {
-      std::lock_guard<std::mutex> l(queue_mu_);
-      for (Pending* p : queue_) p->Complete(Status::ReadOnly("log is read-only after a write error"));
-      queue_.clear();
-    }
-    return;
-  }
-  if (g.batch.Count() > 0) {
-    last_recorded_at_us_ = g.now_us;
-    {
-      std::lock_guard<std::mutex> l(commit_mu_);
-      committed_lsn_.store(next_lsn_ - 1, std::memory_order_release);
-    }
-    commit_cv_.notify_all();
-    n_groups_.fetch_add(1, std::memory_order_relaxed);
-    n_events_.fetch_add(next_lsn_ - g.first_lsn, std::memory_order_relaxed);
-  }
-  if (group.size() > n_max_group_.load(std::memory_order_relaxed)) {
-    n_max_group_.store(group.size(), std::memory_order_relaxed);
-  }
-  for (size_t i = 0; i < group.size(); ++i) {
-    auto& r = results[i];
-    if (!r.has_value()) {
-      group[i]->Complete(Status::ReadOnly("log is read-only after a write error"));
-      continue;
-    }
-    if (r->ok()) {
-      n_appends_.fetch_add(1, std::memory_order_relaxed);
-      if ((*r)->deduplicated) n_dedup_.fetch_add(1, std::memory_order_relaxed);
-    } else if (r->status().IsConflict()) {
-      n_conflicts_.fetch_add(1, std::memory_order_relaxed);
-    }
-    group[i]->Complete(std::move(*r));
-  }
 }
 
 Status Log::WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout) const {

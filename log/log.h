@@ -7,11 +7,12 @@
 // crash. Re-sending the event ids of an earlier append returns that append's
 // result and writes nothing, also after a restart.
 //
-// One writer thread owns LSN assignment, version checks and chaining. Callers
-// enqueue requests; the writer drains a group, validates each request against
-// the stream heads, builds one WriteBatch, writes it with sync=true and then
-// completes every caller in the group (group commit). A conflict fails only
-// its own request. A failed write puts the log into a read-only state: every
+// One stager thread owns LSN assignment, version checks and chaining: it
+// drains queued requests into a group, validating each against the stream
+// heads and building one WriteBatch. One committer thread writes each group
+// with sync=true and then completes every caller in it (group commit). The
+// two overlap: the next group is staged while the previous one is fsync'd.
+// A conflict fails only its own request. A failed write puts the log into a read-only state: every
 // later append fails with kReadOnly and the error that caused it.
 //
 // Thread-safety: all public methods may be called from any thread.
@@ -181,13 +182,17 @@ class Log {
   Status LoadLastLsn();
   Status InitOrCheckFormat();
   void Enqueue(Pending* p);
-  void WriterLoop();
-  void CommitGroup(std::vector<Pending*>& group);
-  // Validates one request against heads (and the group's staged changes) and
-  // adds its records to the batch. Returns the result, or the request's error.
-  Result<AppendResult> Stage(AppendRequest& req, GroupState& g);
-  Result<std::optional<AppendResult>> CheckIdempotency(const AppendRequest& req, GroupState& g);
-  Result<StreamHead*> LoadHead(const std::string& stream, GroupState& g);
+  void StagerLoop();
+  void CommitterLoop();
+  static size_t RequestBytes(const Pending& p);
+  // Validates one request against the heads (which include every staged
+  // group) and adds its records to g's batch. Returns the result, or the
+  // request's error. `inflight` is the group the committer may be writing.
+  Result<AppendResult> Stage(AppendRequest& req, GroupState& g, const GroupState& inflight);
+  Result<std::optional<AppendResult>> CheckIdempotency(const AppendRequest& req,
+                                                       const GroupState& g,
+                                                       const GroupState& inflight);
+  Result<StreamHead*> LoadHead(const std::string& stream);
 
   const LogOptions options_;
   rocksdb::DB* db_ = nullptr;
@@ -202,14 +207,19 @@ class Log {
   int64_t created_at_us_ = 0;
   std::string secondary_dir_;  // read-only mode: the secondary instance's own files
 
-  // Queue of appends waiting for the writer. Guarded by queue_mu_.
+  // Queue of appends and the stager -> committer hand-off. Guarded by queue_mu_.
   std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  std::condition_variable stager_cv_;
+  std::condition_variable committer_cv_;
   std::vector<Pending*> queue_;
+  GroupState* handoff_ = nullptr;  // sealed group for the committer
+  bool committer_busy_ = false;    // a group is handed off and not yet completed
   bool stopping_ = false;
-  std::thread writer_;
+  bool stager_done_ = false;
+  std::thread stager_;
+  std::thread committer_;
 
-  // Writer-thread state: cached stream heads (authoritative copy in RocksDB).
+  // Stager-thread state: cached stream heads (authoritative copy in RocksDB).
   struct HeadCache;
   std::unique_ptr<HeadCache> heads_;
   int64_t last_recorded_at_us_ = 0;
