@@ -19,6 +19,13 @@ inline void PutFixed64BE(std::string* dst, uint64_t v) {
   dst->append(buf, 8);
 }
 
+inline void EncodeFixed64BE(char* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
 inline uint64_t DecodeFixed64BE(const char* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
@@ -43,6 +50,11 @@ inline void EncodeFixed64LE(char* p, uint64_t v) {
 }
 inline uint16_t DecodeFixed16LE(const char* p) {
   return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
+}
+inline uint32_t DecodeFixed32BE(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
 }
 inline uint32_t DecodeFixed32LE(const char* p) {
   uint32_t v = 0;

@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "log/coding.h"
+#include "log/event_id_index.h"
 #include "log/verify.h"
 
 namespace logbook {
@@ -32,16 +33,6 @@ constexpr char kCfViews[] = "views";
 
 constexpr char kFormatKey[] = "format";
 constexpr uint32_t kLogFormatVersion = 1;
-
-struct EventIdHash {
-  size_t operator()(const EventId& id) const {
-    uint64_t a;
-    uint64_t b;
-    std::memcpy(&a, id.data(), 8);
-    std::memcpy(&b, id.data() + 8, 8);
-    return static_cast<size_t>(a ^ (b * 0x9e3779b97f4a7c15ULL));
-  }
-};
 
 // Memtable insert hints (see OpenDb): every key of the `events` family is one
 // prefix, since LSNs only grow; in `stream_index` the prefix is "stream 0x00",
@@ -68,9 +59,6 @@ class StreamPrefix : public rocksdb::SliceTransform {
   }
 };
 
-std::string EventIdKey(const EventId& id) {
-  return std::string(reinterpret_cast<const char*>(id.data()), id.size());
-}
 
 }  // namespace
 
@@ -116,7 +104,6 @@ struct Log::GroupState {
   rocksdb::WriteBatch batch;
   std::vector<Pending*> requests;
   std::vector<std::optional<Result<AppendResult>>> results;
-  std::unordered_map<EventId, uint64_t, EventIdHash> ids;  // event id -> LSN, this group
   std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> staged;  // lsn -> stream, version
   std::unordered_set<std::string> dirty_heads;
   RecordEncoder encoder;
@@ -131,7 +118,6 @@ struct Log::GroupState {
     batch.Clear();
     requests.clear();
     results.clear();
-    ids.clear();
     staged.clear();
     dirty_heads.clear();
     bytes = 0;
@@ -139,6 +125,9 @@ struct Log::GroupState {
   }
 };
 
+// Stream index: one entry per append, key "stream 0x00 first_version(BE)",
+// value "first_lsn(BE) | count(u32 BE)": the append's events hold versions
+// first_version.. and LSNs first_lsn.. consecutively.
 std::string Log::StreamIndexKey(std::string_view stream, uint64_t version) {
   std::string k;
   k.reserve(stream.size() + 9);
@@ -186,6 +175,9 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
 
   s = log->LoadLastLsn();
   if (!s.ok()) return s;
+  log->ids_ = std::make_unique<EventIdIndex>(*log, options.id_ingest_batch);
+  s = log->ids_->Load();
+  if (!s.ok()) return s;
   if (options.verify_tail_records > 0 && log->next_lsn_ > 1) {
     const uint64_t last = log->next_lsn_ - 1;
     const uint64_t from =
@@ -203,6 +195,7 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
     if (!report.status.ok()) return report.status;
   }
   if (!options.read_only) {
+    log->ids_->StartIngestion();
     log->stager_ = std::thread([l = log.get()] { l->StagerLoop(); });
     log->committer_ = std::thread([l = log.get()] { l->CommitterLoop(); });
   }
@@ -234,7 +227,9 @@ Status Log::Refresh() {
   if (!options_.read_only) return Status::OK();
   Status s = Status::FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the primary");
   if (!s.ok()) return s;
-  return LoadLastLsn();
+  s = LoadLastLsn();
+  if (!s.ok()) return s;
+  return ids_->CatchUp();
 }
 
 Status Log::OpenDb() {
@@ -266,20 +261,14 @@ Status Log::OpenDb() {
   events.memtable_insert_with_hint_prefix_extractor = std::make_shared<WholeKeyspacePrefix>();
   rocksdb::ColumnFamilyOptions stream_index = base;
   stream_index.memtable_insert_with_hint_prefix_extractor = std::make_shared<StreamPrefix>();
-  // Event ids are random: a hash-table memtable makes their inserts and
-  // lookups O(1) instead of a skiplist search. The family is only ever read
-  // by point lookups, so its prefix is the whole 16-byte key.
-  rocksdb::ColumnFamilyOptions ids = lookup;
-  ids.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(16));
-  ids.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1 << 20));
-  // Hint inserts and hash memtables need single-threaded memtable writes,
-  // which is what logbook does (one committer thread).
+  // Hint inserts need single-threaded memtable writes, which is what logbook
+  // does (one committer thread).
   dbo.allow_concurrent_memtable_write = false;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, events},
       {kCfStreamIndex, stream_index},            {kCfStreamHeads, lookup},
-      {kCfIdempotency, ids},                     {kCfMeta, base},
+      {kCfIdempotency, lookup},                     {kCfMeta, base},
       {kCfViews, lookup}};
   rocksdb::Status rs;
   if (options_.read_only) {
@@ -354,6 +343,7 @@ Log::~Log() {
   }
   committer_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  if (ids_) ids_->Stop();
   {
     std::lock_guard<std::mutex> l(commit_mu_);
     closing_.store(true);
@@ -444,6 +434,7 @@ void Log::StagerLoop() {
       queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
     }
     if (!incoming.empty()) {
+      ids_->Prune();
       if (open->empty()) {
         open->now_us = std::max(NowMicros(), last_recorded_at_us_);
         open->first_lsn = next_lsn_;
@@ -571,28 +562,10 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
       lsns.push_back(0);
       continue;
     }
-    // Not yet visible in RocksDB: this group's and the in-flight group's ids.
-    auto git = g.ids.find(e.event_id);
-    if (git == g.ids.end()) {
-      git = inflight.ids.find(e.event_id);
-      if (git == inflight.ids.end()) git = g.ids.end();
-    }
-    if (git != g.ids.end()) {
-      lsns.push_back(git->second);
-      ++found;
-      continue;
-    }
-    std::string v;
-    rocksdb::Status rs =
-        db_->Get(rocksdb::ReadOptions(), cf_idempotency_, EventIdKey(e.event_id), &v);
-    if (rs.IsNotFound()) {
-      lsns.push_back(0);
-      continue;
-    }
-    if (!rs.ok()) return Status::FromRocks(rs, "reading the idempotency index");
-    if (v.size() != 8) return Status::Corruption("idempotency entry of bad length");
-    lsns.push_back(coding::DecodeFixed64BE(v.data()));
-    ++found;
+    Result<std::optional<uint64_t>> at = ids_->FindForWriter(e.event_id);
+    if (!at.ok()) return at.status();
+    lsns.push_back(at->value_or(0));
+    if (at->has_value()) ++found;
   }
   if (found == 0) return std::optional<AppendResult>();
   if (found != req.events.size()) {
@@ -712,14 +685,17 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
     head.last_hash = ChainHash(g.record);
     head.last_lsn = e.lsn;
 
-    const std::string lsn_key = coding::Fixed64BE(e.lsn);
-    g.batch.Put(cf_events_, lsn_key, g.record);
-    g.batch.Put(cf_stream_index_, StreamIndexKey(e.stream, e.stream_version), lsn_key);
-    g.batch.Put(cf_idempotency_, EventIdKey(e.event_id), lsn_key);
-    g.ids.emplace(e.event_id, e.lsn);
+    char lsn_key[8];
+    coding::EncodeFixed64BE(lsn_key, e.lsn);
+    g.batch.Put(cf_events_, rocksdb::Slice(lsn_key, 8), g.record);
+    ids_->Add(e.event_id, e.lsn);
     g.staged.emplace(e.lsn, std::make_pair(e.stream, e.stream_version));
     r.event_ids.push_back(e.event_id);
   }
+  std::string index_value = coding::Fixed64BE(r.first_lsn);
+  const auto count = static_cast<uint32_t>(req.events.size());
+  for (int i = 3; i >= 0; --i) index_value.push_back(static_cast<char>((count >> (8 * i)) & 0xff));
+  g.batch.Put(cf_stream_index_, StreamIndexKey(req.stream, r.first_version), index_value);
   head.tenant = req.tenant;
   g.dirty_heads.insert(req.stream);
   r.last_lsn = next_lsn_ - 1;
@@ -794,20 +770,47 @@ Result<Event> Log::ReadEvent(uint64_t lsn) const {
   return e;
 }
 
+Status Log::ScanStreamIndex(std::string_view stream, uint64_t from_version,
+                            const std::function<bool(uint64_t, uint64_t)>& fn) const {
+  const std::string prefix = std::string(stream) + '\0';
+  from_version = std::max<uint64_t>(from_version, 1);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_index_));
+  // The append holding from_version starts at or before it.
+  it->SeekForPrev(StreamIndexKey(stream, from_version));
+  if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(StreamIndexKey(stream, from_version));
+  for (; it->Valid(); it->Next()) {
+    if (!it->key().starts_with(prefix)) break;
+    if (it->key().size() != prefix.size() + 8 || it->value().size() != 12) {
+      return Status::Corruption("stream index entry of bad length in '" + std::string(stream) + "'");
+    }
+    const uint64_t first_version = coding::DecodeFixed64BE(it->key().data() + prefix.size());
+    const uint64_t first_lsn = coding::DecodeFixed64BE(it->value().data());
+    const uint64_t count = coding::DecodeFixed32BE(it->value().data() + 8);
+    for (uint64_t k = 0; k < count; ++k) {
+      const uint64_t v = first_version + k;
+      if (v < from_version) continue;
+      if (!fn(v, first_lsn + k)) return Status::OK();
+    }
+  }
+  return Status::FromRocks(it->status(), "reading the stream index");
+}
+
 Result<std::vector<Event>> Log::ReadStream(std::string_view stream, uint64_t from_version,
                                            size_t limit) const {
   std::vector<Event> out;
-  const std::string prefix = std::string(stream) + '\0';
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_index_));
-  for (it->Seek(StreamIndexKey(stream, std::max<uint64_t>(from_version, 1)));
-       it->Valid() && out.size() < limit; it->Next()) {
-    if (!it->key().starts_with(prefix)) break;
-    if (it->value().size() != 8) return Status::Corruption("stream index entry of bad length");
-    Result<Event> e = ReadEvent(coding::DecodeFixed64BE(it->value().data()));
-    if (!e.ok()) return e.status();
+  if (limit == 0) return out;
+  Status inner;
+  Status s = ScanStreamIndex(stream, from_version, [&](uint64_t, uint64_t lsn) {
+    Result<Event> e = ReadEvent(lsn);
+    if (!e.ok()) {
+      inner = e.status();
+      return false;
+    }
     out.push_back(std::move(e).value());
-  }
-  if (!it->status().ok()) return Status::FromRocks(it->status(), "reading the stream index");
+    return out.size() < limit;
+  });
+  if (!inner.ok()) return inner;
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -835,25 +838,24 @@ Status Log::ScanStreamHeads(
 }
 
 Result<uint64_t> Log::FindEventId(const EventId& id) const {
-  std::string v;
-  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_idempotency_, EventIdKey(id), &v);
-  if (rs.IsNotFound()) return Status::NotFound("no event with id " + EventIdToString(id));
-  if (!rs.ok()) return Status::FromRocks(rs, "reading the idempotency index");
-  if (v.size() != 8) return Status::Corruption("idempotency entry of bad length");
-  return coding::DecodeFixed64BE(v.data());
+  Result<std::optional<uint64_t>> r = ids_->Find(id);
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return Status::NotFound("no event with id " + EventIdToString(id));
+  return **r;
 }
 
 Result<uint64_t> Log::FindStreamVersion(std::string_view stream, uint64_t version) const {
-  std::string v;
-  rocksdb::Status rs =
-      db_->Get(rocksdb::ReadOptions(), cf_stream_index_, StreamIndexKey(stream, version), &v);
-  if (rs.IsNotFound()) {
+  std::optional<uint64_t> found;
+  Status s = ScanStreamIndex(stream, version, [&](uint64_t v, uint64_t lsn) {
+    if (v == version) found = lsn;
+    return false;
+  });
+  if (!s.ok()) return s;
+  if (!found) {
     return Status::NotFound("stream '" + std::string(stream) + "' has no version " +
                             std::to_string(version));
   }
-  if (!rs.ok()) return Status::FromRocks(rs, "reading the stream index");
-  if (v.size() != 8) return Status::Corruption("stream index entry of bad length");
-  return coding::DecodeFixed64BE(v.data());
+  return *found;
 }
 
 Status Log::health() const {

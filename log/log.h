@@ -41,6 +41,8 @@ class ColumnFamilyHandle;
 
 namespace logbook {
 
+class EventIdIndex;
+
 struct LogOptions {
   std::string dir;                   // data directory (created if missing and allowed)
   bool create_if_missing = true;
@@ -56,6 +58,9 @@ struct LogOptions {
   size_t max_batch_events = 10000;   // events per append request
   size_t max_payload_bytes = 4 << 20;
   size_t block_cache_bytes = 64 << 20;
+  // Event ids move from memory into the idempotency column family in sorted
+  // batches of this many events (log/event_id_index.h).
+  uint64_t id_ingest_batch = 65536;
   rocksdb::Env* env = nullptr;       // for fault-injection tests; must outlive the Log
 };
 
@@ -145,6 +150,10 @@ class Log {
   // Calls fn(lsn, record bytes) in LSN order from from_lsn until fn returns false.
   Status ScanRecords(uint64_t from_lsn,
                      const std::function<bool(uint64_t, std::string_view)>& fn) const;
+  // Calls fn(version, lsn) for the versions >= from_version of `stream`, in
+  // order, until fn returns false.
+  Status ScanStreamIndex(std::string_view stream, uint64_t from_version,
+                         const std::function<bool(uint64_t, uint64_t)>& fn) const;
   // Calls fn(stream, head) for every stream.
   Status ScanStreamHeads(const std::function<bool(std::string_view, const StreamHead&)>& fn) const;
 
@@ -192,6 +201,11 @@ class Log {
   Result<std::optional<AppendResult>> CheckIdempotency(const AppendRequest& req,
                                                        const GroupState& g,
                                                        const GroupState& inflight);
+ public:
+  // The idempotency index (tests and tools: ingestion state).
+  EventIdIndex& event_id_index() { return *ids_; }
+
+ private:
   Result<StreamHead*> LoadHead(const std::string& stream);
 
   const LogOptions options_;
@@ -218,6 +232,8 @@ class Log {
   bool stager_done_ = false;
   std::thread stager_;
   std::thread committer_;
+
+  std::unique_ptr<EventIdIndex> ids_;
 
   // Stager-thread state: cached stream heads (authoritative copy in RocksDB).
   struct HeadCache;

@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "log/event_id_index.h"
 #include "log/log.h"
 #include "log/verify.h"
 #include "tests/test_util.h"
@@ -329,5 +330,67 @@ TEST_SUITE("log/log") {
     LogOptions o = TestLogOptions(dir.Sub("absent"));
     o.create_if_missing = false;
     CHECK(Log::Open(o).status().IsNotFound());
+  }
+}
+
+TEST_SUITE("log/event_id_index") {
+  TEST_CASE("IdempotencyHoldsAcrossIngestionAndRestart") {
+    TempDir dir;
+    LogOptions o = TestLogOptions(dir.path());
+    o.id_ingest_batch = 50;
+    std::vector<AppendRequest> sent;
+    std::vector<AppendResult> results;
+    {
+      auto log = Log::Open(o).value();
+      for (int i = 0; i < 30; ++i) {
+        sent.push_back(MakeRequest("s/" + std::to_string(i % 4), 1 + i % 5));
+        results.push_back(log->Append(sent.back()).value());
+      }
+      REQUIRE(log->event_id_index().IngestAll().ok());
+      CHECK(log->event_id_index().ingested_through() == log->LastLsn());
+      log->event_id_index().Prune();
+      CHECK(log->event_id_index().in_memory() == 0);
+      // Found in the column family now.
+      for (size_t i = 0; i < sent.size(); ++i) {
+        CHECK(log->FindEventId(sent[i].events[0].event_id).value() == results[i].first_lsn);
+      }
+      Result<AppendResult> retry = log->Append(sent[3]);
+      REQUIRE(retry.ok());
+      CHECK(retry->deduplicated);
+      CHECK(retry->first_lsn == results[3].first_lsn);
+      // Some ids stay in memory only.
+      sent.push_back(MakeRequest("s/x", 3));
+      results.push_back(log->Append(sent.back()).value());
+    }
+    auto log = Log::Open(o).value();
+    const uint64_t last = log->LastLsn();
+    for (size_t i = 0; i < sent.size(); ++i) {
+      Result<AppendResult> retry = log->Append(sent[i]);
+      REQUIRE(retry.ok());
+      CHECK(retry->deduplicated);
+      CHECK(retry->first_lsn == results[i].first_lsn);
+      CHECK(retry->last_lsn == results[i].last_lsn);
+    }
+    CHECK(log->LastLsn() == last);
+    CHECK(VerifyLog(*log, VerifyOptions{}).clean());
+  }
+
+  TEST_CASE("BackgroundIngestionKeepsUpAndLookupsStayExact") {
+    TempDir dir;
+    LogOptions o = TestLogOptions(dir.path());
+    o.id_ingest_batch = 64;
+    auto log = Log::Open(o).value();
+    std::vector<std::pair<EventId, uint64_t>> all;
+    for (int i = 0; i < 100; ++i) {
+      AppendRequest r = MakeRequest("s", 5);
+      auto res = log->Append(r).value();
+      for (size_t k = 0; k < r.events.size(); ++k) all.emplace_back(r.events[k].event_id, res.first_lsn + k);
+    }
+    for (int i = 0; i < 100 && log->event_id_index().ingested_through() < 448; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(log->event_id_index().ingested_through() >= 448);
+    for (const auto& [id, lsn] : all) CHECK(log->FindEventId(id).value() == lsn);
+    CHECK(log->FindEventId(RandomEventId()).status().IsNotFound());
   }
 }

@@ -1,0 +1,86 @@
+#pragma once
+// EventIdIndex: event id -> LSN, the idempotency index of the log.
+//
+// Event ids are random, and inserting random keys into a RocksDB memtable
+// costs more than everything else an append does. So ids do not go through
+// the append's WriteBatch. Instead:
+//   - ids of recent events live in memory (a hash map), added by the stager
+//     as it assigns LSNs;
+//   - a background thread takes every `batch` events the log has made
+//     durable, sorts their ids, writes them into one SST file and ingests it
+//     into the `idempotency` column family (IngestExternalFile), then records
+//     the LSN it covered in `meta` (key "idempotency/ingested_through");
+//   - on open, the ids after that LSN are read back from the log itself (the
+//     records carry their ids), so the index is complete after any crash.
+// Lookups check memory first, then the column family (bloom-filtered SSTs).
+//
+// Thread-safety: Add/FindForWriter/Prune are called by the log's stager
+// thread; Find by any thread; the ingestion thread runs on its own.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "log/record.h"
+#include "log/status.h"
+
+namespace logbook {
+
+class Log;
+
+class EventIdIndex {
+ public:
+  static constexpr char kIngestedKey[] = "idempotency/ingested_through";
+
+  EventIdIndex(Log& log, uint64_t batch);
+  ~EventIdIndex();
+
+  // Reads the ingested watermark and loads the ids after it from the log.
+  Status Load();
+  // Read-only instances: loads ids of events appended since the last call.
+  Status CatchUp();
+  void StartIngestion();
+  void Stop();
+
+  // Stager: a staged (not yet durable) event.
+  void Add(const EventId& id, uint64_t lsn);
+  // Stager: LSN of `id`, staged events included.
+  Result<std::optional<uint64_t>> FindForWriter(const EventId& id) const;
+  // Stager: drops in-memory ids that are now in the column family.
+  void Prune();
+  // Any thread: LSN of a durable event with this id.
+  Result<std::optional<uint64_t>> Find(const EventId& id) const;
+
+  // Moves every durable id into the column family now (tests, shutdown).
+  Status IngestAll();
+  uint64_t ingested_through() const { return ingested_.load(std::memory_order_acquire); }
+  size_t in_memory() const;
+
+ private:
+  Status IngestUpTo(uint64_t target);
+  Result<std::optional<uint64_t>> Lookup(const EventId& id) const;
+  void Loop();
+
+  struct IdHash {
+    size_t operator()(const EventId& id) const;
+  };
+
+  Log& log_;
+  const uint64_t batch_;
+  mutable std::mutex mu_;  // guards recent_, order_, loaded_through_
+  std::unordered_map<EventId, uint64_t, IdHash> recent_;
+  std::deque<std::pair<uint64_t, EventId>> order_;  // LSN order, for pruning
+  uint64_t loaded_through_ = 0;                     // read-only CatchUp progress
+  std::atomic<uint64_t> ingested_{0};
+  std::mutex ingest_mu_;  // one ingestion at a time
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  uint64_t file_seq_ = 0;
+};
+
+}  // namespace logbook
