@@ -8,24 +8,108 @@
 #include <filesystem>
 #include <vector>
 
+#include <xxhash.h>
+
 #include "log/coding.h"
 #include "log/log.h"
 
 namespace logbook {
 
-size_t EventIdIndex::IdHash::operator()(const EventId& id) const {
-  uint64_t a;
-  uint64_t b;
-  std::memcpy(&a, id.data(), 8);
-  std::memcpy(&b, id.data() + 8, 8);
-  return static_cast<size_t>(a ^ (b * 0x9e3779b97f4a7c15ULL));
+size_t EventIdIndex::RecentMap::Home(const EventId& id) const {
+  return static_cast<size_t>(XXH3_64bits(id.data(), id.size())) & (slots_.size() - 1);
+}
+
+void EventIdIndex::RecentMap::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(std::max<size_t>(1024, old.size() * 2), Slot{});
+  size_ = 0;
+  for (const Slot& s : old) {
+    if (s.lsn != 0) Insert(s.id, s.lsn);
+  }
+}
+
+void EventIdIndex::RecentMap::Insert(const EventId& id, uint64_t lsn) {
+  if ((size_ + 1) * 2 > slots_.size()) Grow();  // load factor <= 1/2
+  for (size_t i = Home(id);; i = (i + 1) & (slots_.size() - 1)) {
+    if (slots_[i].lsn == 0) {
+      slots_[i] = {id, lsn};
+      ++size_;
+      return;
+    }
+    if (slots_[i].id == id) return;  // first LSN wins; ids are unique anyway
+  }
+}
+
+std::optional<uint64_t> EventIdIndex::RecentMap::Find(const EventId& id) const {
+  if (slots_.empty()) return std::nullopt;
+  for (size_t i = Home(id);; i = (i + 1) & (slots_.size() - 1)) {
+    if (slots_[i].lsn == 0) return std::nullopt;
+    if (slots_[i].id == id) return slots_[i].lsn;
+  }
+}
+
+void EventIdIndex::RecentMap::Erase(const EventId& id) {
+  if (slots_.empty()) return;
+  const size_t mask = slots_.size() - 1;
+  size_t i = Home(id);
+  for (;; i = (i + 1) & mask) {
+    if (slots_[i].lsn == 0) return;
+    if (slots_[i].id == id) break;
+  }
+  // Backward-shift: move later entries of the probe run into the hole.
+  for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    if (slots_[j].lsn == 0) break;
+    const size_t home = Home(slots_[j].id);
+    // Does slot j's entry belong at or before the hole i (cyclically)?
+    const bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{};
+  --size_;
+}
+
+void EventIdIndex::Filter::Add(const EventId& id) {
+  if (segments_.empty() || segments_.back().count >= segments_.back().capacity) {
+    size_t total = 0;
+    for (const auto& seg : segments_) total += seg.count;
+    Segment seg;
+    seg.capacity = std::max<size_t>(size_t{1} << 20, total);  // O(log n) segments
+    seg.blocks.resize(seg.capacity * 10 / 512 + 1);
+    segments_.push_back(std::move(seg));
+  }
+  Segment& seg = segments_.back();
+  const uint64_t h = XXH3_64bits(id.data(), id.size());
+  auto& block = seg.blocks[(h >> 32) % seg.blocks.size()];
+  uint32_t bits = static_cast<uint32_t>(h);
+  for (int i = 0; i < 6; ++i, bits = bits * 0x9e3779b1u + 0x7f4a7c15u) {
+    block[(bits >> 23) & 7] |= uint64_t{1} << ((bits >> 17) & 63);
+  }
+  ++seg.count;
+}
+
+bool EventIdIndex::Filter::MayContain(const EventId& id) const {
+  const uint64_t h = XXH3_64bits(id.data(), id.size());
+  for (const Segment& seg : segments_) {
+    const auto& block = seg.blocks[(h >> 32) % seg.blocks.size()];
+    uint32_t bits = static_cast<uint32_t>(h);
+    bool all = true;
+    for (int i = 0; i < 6 && all; ++i, bits = bits * 0x9e3779b1u + 0x7f4a7c15u) {
+      all = (block[(bits >> 23) & 7] >> ((bits >> 17) & 63)) & 1;
+    }
+    if (all) return true;
+  }
+  return false;
 }
 
 EventIdIndex::EventIdIndex(Log& log, uint64_t batch) : log_(log), batch_(batch) {}
 
 EventIdIndex::~EventIdIndex() { Stop(); }
 
-Status EventIdIndex::Load() {
+Status EventIdIndex::Load(bool writer) {
+  writer_ = writer;
   std::string v;
   rocksdb::Status rs = log_.db()->Get(rocksdb::ReadOptions(), log_.meta_cf(), kIngestedKey, &v);
   uint64_t through = 0;
@@ -39,6 +123,17 @@ Status EventIdIndex::Load() {
   {
     std::lock_guard<std::mutex> l(mu_);
     loaded_through_ = through;
+  }
+  if (writer_) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        log_.db()->NewIterator(rocksdb::ReadOptions(), log_.idempotency_cf()));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 16) return Status::Corruption("idempotency key of bad length");
+      EventId id;
+      std::memcpy(id.data(), it->key().data(), 16);
+      filter_.Add(id);
+    }
+    if (!it->status().ok()) return Status::FromRocks(it->status(), "reading the idempotency index");
   }
   return CatchUp();
 }
@@ -64,16 +159,18 @@ Status EventIdIndex::CatchUp() {
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [lsn, id] : found) {
-    recent_.emplace(id, lsn);
+    recent_.Insert(id, lsn);
     order_.emplace_back(lsn, id);
+    if (writer_) filter_.Add(id);
   }
   loaded_through_ = last;
   return Status::OK();
 }
 
 void EventIdIndex::Add(const EventId& id, uint64_t lsn) {
+  filter_.Add(id);
   std::lock_guard<std::mutex> l(mu_);
-  recent_.emplace(id, lsn);
+  recent_.Insert(id, lsn);
   order_.emplace_back(lsn, id);
 }
 
@@ -81,7 +178,7 @@ void EventIdIndex::Prune() {
   const uint64_t through = ingested_.load(std::memory_order_acquire);
   std::lock_guard<std::mutex> l(mu_);
   while (!order_.empty() && order_.front().first <= through) {
-    recent_.erase(order_.front().second);
+    recent_.Erase(order_.front().second);
     order_.pop_front();
   }
 }
@@ -94,8 +191,8 @@ size_t EventIdIndex::in_memory() const {
 Result<std::optional<uint64_t>> EventIdIndex::Lookup(const EventId& id) const {
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto it = recent_.find(id);
-    if (it != recent_.end()) return std::optional<uint64_t>(it->second);
+    std::optional<uint64_t> lsn = recent_.Find(id);
+    if (lsn) return lsn;
   }
   std::string v;
   rocksdb::Status rs = log_.db()->Get(
@@ -108,6 +205,8 @@ Result<std::optional<uint64_t>> EventIdIndex::Lookup(const EventId& id) const {
 }
 
 Result<std::optional<uint64_t>> EventIdIndex::FindForWriter(const EventId& id) const {
+  // Every stored and staged id went through filter_.Add: a miss is certain.
+  if (!filter_.MayContain(id)) return std::optional<uint64_t>();
   return Lookup(id);
 }
 
@@ -122,24 +221,17 @@ Status EventIdIndex::IngestUpTo(uint64_t target) {
   std::lock_guard<std::mutex> guard(ingest_mu_);
   const uint64_t from = ingested_.load(std::memory_order_acquire) + 1;
   if (target < from) return Status::OK();
+  // The ids to ingest are the in-memory ones up to `target`, in LSN order.
   std::vector<std::pair<EventId, uint64_t>> ids;
-  ids.reserve(static_cast<size_t>(target - from + 1));
-  Status inner;
-  Status s = log_.ScanRecords(from, [&](uint64_t lsn, std::string_view rec) {
-    if (lsn > target) return false;
-    Event e;
-    inner = DecodeRecordHeader(rec, &e);
-    if (!inner.ok()) {
-      // Keep the ids in memory (lookups still find them) until the damaged
-      // record is dealt with; `audit verify` names it.
-      inner = Status::Corruption("LSN " + std::to_string(lsn) + ": " + inner.message());
-      return false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ids.reserve(static_cast<size_t>(target - from + 1));
+    for (const auto& [lsn, id] : order_) {
+      if (lsn > target) break;
+      if (lsn >= from) ids.emplace_back(id, lsn);
     }
-    ids.emplace_back(e.event_id, lsn);
-    return true;
-  });
-  if (!inner.ok()) return inner;
-  if (!s.ok()) return s;
+  }
+  Status s;
   if (!ids.empty()) {
     std::sort(ids.begin(), ids.end());
     const std::string dir = log_.options().dir + "/ingest";

@@ -176,7 +176,7 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   s = log->LoadLastLsn();
   if (!s.ok()) return s;
   log->ids_ = std::make_unique<EventIdIndex>(*log, options.id_ingest_batch);
-  s = log->ids_->Load();
+  s = log->ids_->Load(/*writer=*/!options.read_only);
   if (!s.ok()) return s;
   if (options.verify_tail_records > 0 && log->next_lsn_ > 1) {
     const uint64_t last = log->next_lsn_ - 1;
@@ -253,6 +253,8 @@ Status Log::OpenDb() {
   };
   rocksdb::ColumnFamilyOptions base;
   base.table_factory = table(false);
+  base.compression = rocksdb::kLZ4Compression;  // cheap to write; zstd where data settles
+  base.bottommost_compression = rocksdb::kZSTD;
   rocksdb::ColumnFamilyOptions lookup = base;  // point lookups: bloom filters
   lookup.table_factory = table(true);
   lookup.memtable_prefix_bloom_size_ratio = 0.05;
@@ -265,10 +267,14 @@ Status Log::OpenDb() {
   // does (one committer thread).
   dbo.allow_concurrent_memtable_write = false;
 
+  rocksdb::ColumnFamilyOptions ids = lookup;
+  ids.compression = rocksdb::kNoCompression;  // random ids do not compress
+  ids.bottommost_compression = rocksdb::kNoCompression;
+
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, events},
       {kCfStreamIndex, stream_index},            {kCfStreamHeads, lookup},
-      {kCfIdempotency, lookup},                     {kCfMeta, base},
+      {kCfIdempotency, ids},                     {kCfMeta, base},
       {kCfViews, lookup}};
   rocksdb::Status rs;
   if (options_.read_only) {
