@@ -167,11 +167,13 @@ Status EventIdIndex::CatchUp() {
   return Status::OK();
 }
 
-void EventIdIndex::Add(const EventId& id, uint64_t lsn) {
-  filter_.Add(id);
+void EventIdIndex::AddRun(const std::vector<EventId>& ids, uint64_t first_lsn) {
+  for (const EventId& id : ids) filter_.Add(id);
   std::lock_guard<std::mutex> l(mu_);
-  recent_.Insert(id, lsn);
-  order_.emplace_back(lsn, id);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    recent_.Insert(ids[i], first_lsn + i);
+    order_.emplace_back(first_lsn + i, ids[i]);
+  }
 }
 
 void EventIdIndex::Prune() {

@@ -53,8 +53,8 @@ class EventIdIndex {
   void StartIngestion();
   void Stop();
 
-  // Stager: a staged (not yet durable) event.
-  void Add(const EventId& id, uint64_t lsn);
+  // Stager: staged (not yet durable) events with consecutive LSNs.
+  void AddRun(const std::vector<EventId>& ids, uint64_t first_lsn);
   // Stager: LSN of `id`, staged events included.
   Result<std::optional<uint64_t>> FindForWriter(const EventId& id) const;
   // Stager: drops in-memory ids that are now in the column family.

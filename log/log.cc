@@ -104,7 +104,14 @@ struct Log::GroupState {
   rocksdb::WriteBatch batch;
   std::vector<Pending*> requests;
   std::vector<std::optional<Result<AppendResult>>> results;
-  std::unordered_map<uint64_t, std::pair<std::string, uint64_t>> staged;  // lsn -> stream, version
+  // Appends staged here, for dedup answers about events not yet visible.
+  struct Run {
+    const std::string* stream;  // the request's, alive until it is completed
+    uint64_t first_lsn;
+    uint64_t first_version;
+    uint64_t count;
+  };
+  std::vector<Run> runs;
   std::unordered_set<std::string> dirty_heads;
   RecordEncoder encoder;
   std::string record;  // scratch
@@ -118,7 +125,7 @@ struct Log::GroupState {
     batch.Clear();
     requests.clear();
     results.clear();
-    staged.clear();
+    runs.clear();
     dirty_heads.clear();
     bytes = 0;
     first_lsn = end_lsn = 0;
@@ -253,8 +260,9 @@ Status Log::OpenDb() {
   };
   rocksdb::ColumnFamilyOptions base;
   base.table_factory = table(false);
-  base.compression = rocksdb::kLZ4Compression;  // cheap to write; zstd where data settles
-  base.bottommost_compression = rocksdb::kZSTD;
+  // LZ4 at every level: cheap to write, and the same codec everywhere lets
+  // RocksDB move the events' non-overlapping files down without rewriting.
+  base.compression = rocksdb::kLZ4Compression;
   rocksdb::ColumnFamilyOptions lookup = base;  // point lookups: bloom filters
   lookup.table_factory = table(true);
   lookup.memtable_prefix_bloom_size_ratio = 0.05;
@@ -588,15 +596,17 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
   for (size_t i = 0; i < lsns.size(); ++i) {
     std::string stream;
     uint64_t version = 0;
-    auto sit = g.staged.find(lsns[i]);
-    if (sit == g.staged.end()) {
-      sit = inflight.staged.find(lsns[i]);
-      if (sit == inflight.staged.end()) sit = g.staged.end();
+    bool found_staged = false;
+    for (const GroupState* gs : {&g, &inflight}) {
+      for (const GroupState::Run& run : gs->runs) {
+        if (lsns[i] >= run.first_lsn && lsns[i] < run.first_lsn + run.count) {
+          stream = *run.stream;
+          version = run.first_version + (lsns[i] - run.first_lsn);
+          found_staged = true;
+        }
+      }
     }
-    if (sit != g.staged.end()) {
-      stream = sit->second.first;
-      version = sit->second.second;
-    } else {
+    if (!found_staged) {
       Result<Event> ev = ReadEvent(lsns[i]);
       if (!ev.ok()) return ev.status();
       stream = ev->stream;
@@ -687,17 +697,21 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
     e.payload_encoding = ne.payload_encoding;
     e.key_id = ne.key_id;
     e.payload = std::move(ne.payload);
-    g.encoder.Encode(e, &g.record);
-    head.last_hash = ChainHash(g.record);
+    // The record goes into the batch as two parts, so the payload is copied
+    // once (into the batch), not twice.
+    head.last_hash = g.encoder.EncodeHead(e, &g.record);
     head.last_lsn = e.lsn;
 
     char lsn_key[8];
     coding::EncodeFixed64BE(lsn_key, e.lsn);
-    g.batch.Put(cf_events_, rocksdb::Slice(lsn_key, 8), g.record);
-    ids_->Add(e.event_id, e.lsn);
-    g.staged.emplace(e.lsn, std::make_pair(e.stream, e.stream_version));
+    const rocksdb::Slice key_part(lsn_key, 8);
+    const rocksdb::Slice value_parts[2] = {rocksdb::Slice(g.record),
+                                           rocksdb::Slice(e.payload)};
+    g.batch.Put(cf_events_, rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2));
     r.event_ids.push_back(e.event_id);
   }
+  ids_->AddRun(r.event_ids, r.first_lsn);
+  g.runs.push_back({&req.stream, r.first_lsn, r.first_version, req.events.size()});
   std::string index_value = coding::Fixed64BE(r.first_lsn);
   const auto count = static_cast<uint32_t>(req.events.size());
   for (int i = 3; i >= 0; --i) index_value.push_back(static_cast<char>((count >> (8 * i)) & 0xff));

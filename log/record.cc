@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 #include <sodium.h>
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
 #include <chrono>
@@ -94,7 +95,7 @@ struct RecordEncoder::Impl {
 RecordEncoder::RecordEncoder() : impl_(new Impl) {}
 RecordEncoder::~RecordEncoder() { delete impl_; }
 
-void RecordEncoder::Encode(const Event& e, std::string* out) {
+Hash RecordEncoder::EncodeHead(const Event& e, std::string* head) {
   auto& fbb = impl_->fbb;
   fbb.Clear();
   auto stream = fbb.CreateString(e.stream);
@@ -119,19 +120,34 @@ void RecordEncoder::Encode(const Event& e, std::string* out) {
 
   const size_t raw = fbb.GetSize();
   const size_t header_len = (raw + 7) & ~size_t{7};
-  out->clear();
-  out->resize(kRecordFrameSize + header_len + e.payload.size());
-  char* p = out->data();
+  head->resize(kRecordFrameSize + header_len);
+  char* p = head->data();
   p[8] = static_cast<char>(kRecordFormat);
   p[9] = static_cast<char>(RecordType::kEvent);
   coding::EncodeFixed16LE(p + 10, 0);
   coding::EncodeFixed32LE(p + 12, static_cast<uint32_t>(header_len));
   std::memcpy(p + kRecordFrameSize, fbb.GetBufferPointer(), raw);
   std::memset(p + kRecordFrameSize + raw, 0, header_len - raw);
-  if (!e.payload.empty()) {
-    std::memcpy(p + kRecordFrameSize + header_len, e.payload.data(), e.payload.size());
-  }
-  coding::EncodeFixed64LE(p, RecordChecksum(*out));
+
+  // Checksum and chain hash over [8, end) of head || payload, streamed.
+  XXH3_state_t xs;
+  XXH3_64bits_reset_withSeed(&xs, kChecksumSeed);
+  XXH3_64bits_update(&xs, p + 8, head->size() - 8);
+  XXH3_64bits_update(&xs, e.payload.data(), e.payload.size());
+  coding::EncodeFixed64LE(p, XXH3_64bits_digest(&xs));
+  crypto_generichash_state bs;
+  crypto_generichash_init(&bs, nullptr, 0, 32);
+  crypto_generichash_update(&bs, reinterpret_cast<const unsigned char*>(p) + 8, head->size() - 8);
+  crypto_generichash_update(&bs, reinterpret_cast<const unsigned char*>(e.payload.data()),
+                            e.payload.size());
+  Hash chain;
+  crypto_generichash_final(&bs, chain.data(), chain.size());
+  return chain;
+}
+
+void RecordEncoder::Encode(const Event& e, std::string* out) {
+  (void)EncodeHead(e, out);  // callers that need the chain hash use ChainHash(*out)
+  out->append(e.payload);
 }
 
 uint64_t RecordChecksum(std::string_view record) {

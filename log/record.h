@@ -90,6 +90,10 @@ class RecordEncoder {
 
   // Replaces *out with the record bytes of `e`.
   void Encode(const Event& e, std::string* out);
+  // The same record in two parts, for writers that do not want to copy the
+  // payload: *head gets bytes [0, 16 + header_len) (frame and envelope, with
+  // the checksum over head and e.payload), and the chain hash is returned.
+  Hash EncodeHead(const Event& e, std::string* head);
 
  private:
   struct Impl;
