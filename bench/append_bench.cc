@@ -101,7 +101,7 @@ struct Flags {
   size_t payload = 200;
   std::vector<int> threads = {1, 4, 16, 64};
   size_t batch = 100;
-  std::vector<int> batch_threads = {1, 4};
+  std::vector<int> batch_threads = {1, 4, 16};
   bool quick = false;
 };
 
@@ -121,7 +121,7 @@ void PrintHelp(const char* argv0) {
       "  --payload N           payload / value bytes per event (default 200)\n"
       "  --threads LIST        producer counts, comma-separated (default 1,4,16,64)\n"
       "  --batch N             events per request in the batch cases (default 100)\n"
-      "  --batch-threads LIST  producer counts for the batch cases (default 1,4)\n"
+      "  --batch-threads LIST  producer counts for the batch cases (default 1,4,16)\n"
       "  --quick               1 second per case, for smoke tests\n"
       "  --help                this text\n"
       "\n"

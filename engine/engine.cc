@@ -170,12 +170,8 @@ Result<nlohmann::json> Engine::Stats() {
   auto reader = NewRocksViewReader(log_->db(), log_->views_cf(), StreamStatsProjection::kName);
   Result<nlohmann::json> counts = StreamStatsProjection::Counts(*reader);
   if (!counts.ok()) return counts.status();
-  uint64_t streams = 0;
-  Status s = log_->ScanStreamHeads([&](std::string_view, const StreamHead&) {
-    ++streams;
-    return true;
-  });
-  if (!s.ok()) return s;
+  Result<uint64_t> streams = StreamStatsProjection::CountStreams(*reader);
+  if (!streams.ok()) return streams.status();
   nlohmann::json views = nlohmann::json::array();
   for (const ViewStatus& v : projector_->GetStatus()) {
     views.push_back({{"name", v.name}, {"checkpoint_lsn", v.checkpoint_lsn}, {"lag", v.lag},
@@ -184,7 +180,7 @@ Result<nlohmann::json> Engine::Stats() {
   return nlohmann::json{{"data_dir", options_.data_dir},
                         {"created_at", FormatTimestamp(log_->created_at_us())},
                         {"last_lsn", log_->LastLsn()},
-                        {"streams", streams},
+                        {"streams", *streams},
                         {"events_by_tenant_and_type", std::move(*counts)},
                         {"views", std::move(views)}};
 }

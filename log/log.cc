@@ -9,6 +9,10 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -26,7 +30,6 @@ namespace {
 
 constexpr char kCfEvents[] = "events";
 constexpr char kCfStreamIndex[] = "stream_index";
-constexpr char kCfStreamHeads[] = "stream_heads";
 constexpr char kCfIdempotency[] = "idempotency";
 constexpr char kCfMeta[] = "meta";
 constexpr char kCfViews[] = "views";
@@ -71,12 +74,21 @@ std::string ExpectedVersion::ToString() const {
   return "?";
 }
 
-// One queued append and its outcome.
+// One queued append and its outcome. A synchronous caller sleeps on a futex
+// until the committer wakes it: no spinning or yielding, which matters with
+// many more producer threads than cores.
 struct Log::Pending {
   AppendRequest req;
   std::optional<Result<AppendResult>> result;
   std::function<void(Result<AppendResult>)> done;  // async callers
-  std::atomic<bool> finished{false};               // sync callers wait on this
+  std::atomic<uint32_t> finished{0};               // sync callers wait on this
+
+  void Wait() {
+    while (finished.load(std::memory_order_acquire) == 0) {
+      syscall(SYS_futex, reinterpret_cast<uint32_t*>(&finished), FUTEX_WAIT_PRIVATE, 0, nullptr,
+              nullptr, 0);
+    }
+  }
 
   void Complete(Result<AppendResult> r) {
     if (done) {
@@ -86,8 +98,9 @@ struct Log::Pending {
       return;
     }
     result.emplace(std::move(r));
-    finished.store(true, std::memory_order_release);
-    finished.notify_one();
+    finished.store(1, std::memory_order_release);
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&finished), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
   }
 };
 
@@ -106,13 +119,12 @@ struct Log::GroupState {
   std::vector<std::optional<Result<AppendResult>>> results;
   // Appends staged here, for dedup answers about events not yet visible.
   struct Run {
-    const std::string* stream;  // the request's, alive until it is completed
+    std::string stream;  // a copy: the request may be completed and gone
     uint64_t first_lsn;
     uint64_t first_version;
     uint64_t count;
   };
   std::vector<Run> runs;
-  std::unordered_set<std::string> dirty_heads;
   RecordEncoder encoder;
   std::string record;  // scratch
   size_t bytes = 0;
@@ -126,7 +138,6 @@ struct Log::GroupState {
     requests.clear();
     results.clear();
     runs.clear();
-    dirty_heads.clear();
     bytes = 0;
     first_lsn = end_lsn = 0;
   }
@@ -142,26 +153,6 @@ std::string Log::StreamIndexKey(std::string_view stream, uint64_t version) {
   k.push_back('\0');
   coding::PutFixed64BE(&k, version);
   return k;
-}
-
-// Head value: version u64 BE | last_lsn u64 BE | last_hash[32] | tenant bytes.
-std::string Log::EncodeHead(const StreamHead& h) {
-  std::string v;
-  v.reserve(48 + h.tenant.size());
-  coding::PutFixed64BE(&v, h.version);
-  coding::PutFixed64BE(&v, h.last_lsn);
-  v.append(reinterpret_cast<const char*>(h.last_hash.data()), h.last_hash.size());
-  v.append(h.tenant);
-  return v;
-}
-
-bool Log::DecodeHead(std::string_view v, StreamHead* h) {
-  if (v.size() < 48) return false;
-  h->version = coding::DecodeFixed64BE(v.data());
-  h->last_lsn = coding::DecodeFixed64BE(v.data() + 8);
-  std::memcpy(h->last_hash.data(), v.data() + 16, 32);
-  h->tenant.assign(v.data() + 48, v.size() - 48);
-  return true;
 }
 
 Log::Log(const LogOptions& options) : options_(options), heads_(std::make_unique<HeadCache>()) {}
@@ -205,6 +196,8 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
     log->ids_->StartIngestion();
     log->stager_ = std::thread([l = log.get()] { l->StagerLoop(); });
     log->committer_ = std::thread([l = log.get()] { l->CommitterLoop(); });
+    log->syncer_ = std::thread([l = log.get()] { l->SyncerLoop(); });
+    log->completer_ = std::thread([l = log.get()] { l->CompleterLoop(); });
   }
   return log;
 }
@@ -277,13 +270,16 @@ Status Log::OpenDb() {
 
   rocksdb::ColumnFamilyOptions ids = lookup;
   ids.compression = rocksdb::kNoCompression;  // random ids do not compress
-  ids.bottommost_compression = rocksdb::kNoCompression;
+  // Every ingested file of random ids overlaps all others: size-tiered
+  // (universal) compaction merges them with far less rewriting than levels.
+  ids.compaction_style = rocksdb::kCompactionStyleUniversal;
+  ids.level0_file_num_compaction_trigger = 8;  // merge less often; the writer's filter
+                                               // spares most lookups anyway
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, events},
-      {kCfStreamIndex, stream_index},            {kCfStreamHeads, lookup},
-      {kCfIdempotency, ids},                     {kCfMeta, base},
-      {kCfViews, lookup}};
+      {kCfStreamIndex, stream_index},            {kCfIdempotency, ids},
+      {kCfMeta, base},                           {kCfViews, lookup}};
   rocksdb::Status rs;
   if (options_.read_only) {
     dbo.max_open_files = -1;  // required for secondary instances
@@ -304,10 +300,9 @@ Status Log::OpenDb() {
   }
   cf_events_ = handles_[1];
   cf_stream_index_ = handles_[2];
-  cf_stream_heads_ = handles_[3];
-  cf_idempotency_ = handles_[4];
-  cf_meta_ = handles_[5];
-  cf_views_ = handles_[6];
+  cf_idempotency_ = handles_[3];
+  cf_meta_ = handles_[4];
+  cf_views_ = handles_[5];
   return Status::OK();
 }
 
@@ -357,6 +352,13 @@ Log::~Log() {
   }
   committer_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  {
+    std::lock_guard<std::mutex> l(sync_mu_);
+    committer_done_ = true;
+  }
+  sync_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
+  if (completer_.joinable()) completer_.join();
   if (ids_) ids_->Stop();
   {
     std::lock_guard<std::mutex> l(commit_mu_);
@@ -378,7 +380,7 @@ Result<AppendResult> Log::Append(AppendRequest request) {
   Pending p;
   p.req = std::move(request);
   Enqueue(&p);
-  p.finished.wait(false, std::memory_order_acquire);
+  p.Wait();
   return std::move(*p.result);
 }
 
@@ -470,9 +472,6 @@ void Log::StagerLoop() {
     if (!open->empty() && !committer_busy_) {
       // The other group is done (the committer is idle): its writes are
       // visible, so its dedup maps are no longer needed.
-      for (const auto& stream : open->dirty_heads) {
-        open->batch.Put(cf_stream_heads_, stream, EncodeHead(heads_->map.at(stream)));
-      }
       if (open->end_lsn > open->first_lsn) last_recorded_at_us_ = open->now_us;
       handoff_ = open;
       committer_busy_ = true;
@@ -495,48 +494,28 @@ void Log::CommitterLoop() {
       g = handoff_;
       handoff_ = nullptr;
     }
-    Status ws;
+    // Written without sync: the syncer thread fsyncs the WAL for this and
+    // every other group written meanwhile, so the next group's memtable work
+    // overlaps this one's fsync. Readers never see the group before the
+    // syncer publishes its LSNs (every read is bounded by LastLsn()).
+    Completion done;
+    done.events = g->end_lsn - g->first_lsn;
+    done.last_lsn = g->end_lsn - 1;
     if (g->batch.Count() > 0 && !failed_.load(std::memory_order_acquire)) {
       rocksdb::WriteOptions wo;
-      wo.sync = true;
-      ws = Status::FromRocks(db_->Write(wo, &g->batch), "group commit");
+      wo.sync = false;
+      done.status = Status::FromRocks(db_->Write(wo, &g->batch), "group commit");
     } else if (g->batch.Count() > 0) {
-      ws = Status::ReadOnly("log is read-only after a write error");
+      done.status = Status::ReadOnly("log is read-only after a write error");
     }
-    if (!ws.ok()) {
-      // Nothing of this group is acknowledged; the log stops taking writes.
-      if (!failed_.load(std::memory_order_acquire)) {
-        std::lock_guard<std::mutex> l(health_mu_);
-        health_ = ws;
-        failed_.store(true, std::memory_order_release);
-      }
-      for (Pending* p : g->requests) {
-        p->Complete(Status::IOError("append not durable, log is now read-only: " + ws.message()));
-      }
-    } else {
-      if (g->batch.Count() > 0) {
-        {
-          std::lock_guard<std::mutex> l(commit_mu_);
-          committed_lsn_.store(g->end_lsn - 1, std::memory_order_release);
-        }
-        commit_cv_.notify_all();
-        n_groups_.fetch_add(1, std::memory_order_relaxed);
-        n_events_.fetch_add(g->end_lsn - g->first_lsn, std::memory_order_relaxed);
-      }
-      if (g->requests.size() > n_max_group_.load(std::memory_order_relaxed)) {
-        n_max_group_.store(g->requests.size(), std::memory_order_relaxed);
-      }
-      for (size_t i = 0; i < g->requests.size(); ++i) {
-        auto& r = *g->results[i];
-        if (r.ok()) {
-          n_appends_.fetch_add(1, std::memory_order_relaxed);
-          if (r->deduplicated) n_dedup_.fetch_add(1, std::memory_order_relaxed);
-        } else if (r.status().IsConflict()) {
-          n_conflicts_.fetch_add(1, std::memory_order_relaxed);
-        }
-        g->requests[i]->Complete(std::move(r));
-      }
+    if (!done.status.ok()) SetFailed(done.status);
+    done.requests.swap(g->requests);
+    done.results.swap(g->results);
+    {
+      std::lock_guard<std::mutex> l(sync_mu_);
+      sync_q_.push_back(std::move(done));
     }
+    sync_cv_.notify_one();
     {
       std::lock_guard<std::mutex> l(queue_mu_);
       committer_busy_ = false;
@@ -545,21 +524,152 @@ void Log::CommitterLoop() {
   }
 }
 
+void Log::SetFailed(const Status& s) {
+  std::lock_guard<std::mutex> l(health_mu_);
+  if (!failed_.load(std::memory_order_acquire)) {
+    health_ = s;
+    failed_.store(true, std::memory_order_release);
+  }
+}
+
+// The syncer: fsyncs the WAL once for every group written since the last
+// sync (a second level of group commit), publishes the synced LSN, and hands
+// the groups to the completer. Nothing is acknowledged before this fsync.
+void Log::SyncerLoop() {
+  std::vector<Completion> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(sync_mu_);
+      sync_cv_.wait(l, [&] { return !sync_q_.empty() || committer_done_; });
+      if (sync_q_.empty()) break;
+      batch.clear();
+      for (auto& c : sync_q_) batch.push_back(std::move(c));
+      sync_q_.clear();
+    }
+    uint64_t last = 0;
+    bool wrote = false;
+    for (const Completion& c : batch) {
+      if (c.status.ok() && c.events > 0) {
+        last = c.last_lsn;
+        wrote = true;
+      }
+    }
+    Status ss;
+    if (wrote && !failed_.load(std::memory_order_acquire)) {
+      ss = Status::FromRocks(db_->SyncWAL(), "fsync of the WAL");
+      if (!ss.ok()) SetFailed(ss);
+    } else if (wrote) {
+      ss = Status::ReadOnly("log is read-only after a write error");
+    }
+    if (wrote && ss.ok()) {
+      {
+        std::lock_guard<std::mutex> l(commit_mu_);
+        committed_lsn_.store(last, std::memory_order_release);
+      }
+      commit_cv_.notify_all();
+      n_syncs_.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (Completion& c : batch) {
+      const Status& err = !c.status.ok() ? c.status : ss;
+      if (!err.ok()) {
+        for (auto& r : c.results) {
+          r.emplace(Status::IOError("append not durable, log is now read-only: " + err.message()));
+        }
+      } else {
+        if (c.events > 0) {
+          n_groups_.fetch_add(1, std::memory_order_relaxed);
+          n_events_.fetch_add(c.events, std::memory_order_relaxed);
+        }
+        if (c.requests.size() > n_max_group_.load(std::memory_order_relaxed)) {
+          n_max_group_.store(c.requests.size(), std::memory_order_relaxed);
+        }
+        for (const auto& r : c.results) {
+          if (r->ok()) {
+            n_appends_.fetch_add(1, std::memory_order_relaxed);
+            if ((*r)->deduplicated) n_dedup_.fetch_add(1, std::memory_order_relaxed);
+          } else if (r->status().IsConflict()) {
+            n_conflicts_.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      }
+    }
+    // Waking callers is the completer's job, so the next fsync starts now.
+    {
+      std::lock_guard<std::mutex> l(done_mu_);
+      for (auto& c : batch) done_q_.push_back(std::move(c));
+    }
+    done_cv_.notify_one();
+  }
+  {
+    std::lock_guard<std::mutex> l(done_mu_);
+    syncer_done_ = true;
+  }
+  done_cv_.notify_all();
+}
+
+void Log::CompleterLoop() {
+  for (;;) {
+    Completion c;
+    {
+      std::unique_lock<std::mutex> l(done_mu_);
+      done_cv_.wait(l, [&] { return !done_q_.empty() || syncer_done_; });
+      if (done_q_.empty()) return;
+      c = std::move(done_q_.front());
+      done_q_.pop_front();
+    }
+    for (size_t i = 0; i < c.requests.size(); ++i) c.requests[i]->Complete(std::move(*c.results[i]));
+  }
+}
+
 Result<StreamHead*> Log::LoadHead(const std::string& stream) {
   auto it = heads_->map.find(stream);
   if (it != heads_->map.end()) return &it->second;
-  std::string v;
-  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_stream_heads_, stream, &v);
+  // Every written group counts here, synced or not: the stager chains on it.
+  Result<std::optional<StreamHead>> derived = DeriveHead(stream, UINT64_MAX);
+  if (!derived.ok()) return derived.status();
   StreamHead head;
-  if (rs.ok()) {
-    if (!DecodeHead(v, &head)) return Status::Corruption("stream head of '" + stream + "' is malformed");
-  } else if (!rs.IsNotFound()) {
-    return Status::FromRocks(rs, "reading the head of '" + stream + "'");
+  if (derived->has_value()) {
+    head = std::move(**derived);
   } else {
     head.last_hash = GenesisHash(stream);
   }
-
   return &heads_->map.emplace(stream, std::move(head)).first->second;
+}
+
+// A stream's head is not stored: it is the last stream-index entry with an
+// LSN <= bound, and the chain hash of that record.
+Result<std::optional<StreamHead>> Log::DeriveHead(std::string_view stream, uint64_t bound) const {
+  const std::string prefix = std::string(stream) + '\0';
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_index_));
+  for (it->SeekForPrev(StreamIndexKey(stream, UINT64_MAX)); it->Valid() && it->key().starts_with(prefix);
+       it->Prev()) {
+    if (it->key().size() != prefix.size() + 8 || it->value().size() != 12) {
+      return Status::Corruption("stream index entry of bad length in '" + std::string(stream) + "'");
+    }
+    const uint64_t first_version = coding::DecodeFixed64BE(it->key().data() + prefix.size());
+    const uint64_t first_lsn = coding::DecodeFixed64BE(it->value().data());
+    const uint64_t count = coding::DecodeFixed32BE(it->value().data() + 8);
+    if (first_lsn > bound || count == 0) continue;
+    const uint64_t n = std::min<uint64_t>(count, bound - first_lsn + 1);
+    StreamHead h;
+    h.version = first_version + n - 1;
+    h.last_lsn = first_lsn + n - 1;
+    rocksdb::PinnableSlice rec;
+    rocksdb::Status rs =
+        db_->Get(rocksdb::ReadOptions(), cf_events_, coding::Fixed64BE(h.last_lsn), &rec);
+    if (!rs.ok()) {
+      return Status::Corruption("stream '" + std::string(stream) + "': index points at LSN " +
+                                std::to_string(h.last_lsn) + ": " + rs.ToString());
+    }
+    Event e;
+    Status s = DecodeRecordHeader(std::string_view(rec.data(), rec.size()), &e);
+    if (!s.ok()) return Status::Corruption("LSN " + std::to_string(h.last_lsn) + ": " + s.message());
+    h.last_hash = ChainHash(std::string_view(rec.data(), rec.size()));
+    h.tenant = std::move(e.tenant);
+    return std::optional<StreamHead>(std::move(h));
+  }
+  if (!it->status().ok()) return Status::FromRocks(it->status(), "reading the stream index");
+  return std::optional<StreamHead>();
 }
 
 // Idempotency: if every event id of the request was appended before, as one
@@ -600,14 +710,14 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
     for (const GroupState* gs : {&g, &inflight}) {
       for (const GroupState::Run& run : gs->runs) {
         if (lsns[i] >= run.first_lsn && lsns[i] < run.first_lsn + run.count) {
-          stream = *run.stream;
+          stream = run.stream;
           version = run.first_version + (lsns[i] - run.first_lsn);
           found_staged = true;
         }
       }
     }
     if (!found_staged) {
-      Result<Event> ev = ReadEvent(lsns[i]);
+      Result<Event> ev = ReadEventUpTo(lsns[i], UINT64_MAX);  // written, maybe not yet synced
       if (!ev.ok()) return ev.status();
       stream = ev->stream;
       version = ev->stream_version;
@@ -711,13 +821,12 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
     r.event_ids.push_back(e.event_id);
   }
   ids_->AddRun(r.event_ids, r.first_lsn);
-  g.runs.push_back({&req.stream, r.first_lsn, r.first_version, req.events.size()});
+  g.runs.push_back({req.stream, r.first_lsn, r.first_version, req.events.size()});
   std::string index_value = coding::Fixed64BE(r.first_lsn);
   const auto count = static_cast<uint32_t>(req.events.size());
   for (int i = 3; i >= 0; --i) index_value.push_back(static_cast<char>((count >> (8 * i)) & 0xff));
   g.batch.Put(cf_stream_index_, StreamIndexKey(req.stream, r.first_version), index_value);
   head.tenant = req.tenant;
-  g.dirty_heads.insert(req.stream);
   r.last_lsn = next_lsn_ - 1;
   r.last_version = head.version;
   return r;
@@ -737,6 +846,7 @@ Status Log::WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout) const {
 
 Status Log::ScanRecords(uint64_t from_lsn,
                         const std::function<bool(uint64_t, std::string_view)>& fn) const {
+  const uint64_t last = LastLsn();  // nothing beyond what is durable
   rocksdb::ReadOptions ro;
   ro.verify_checksums = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_events_));
@@ -745,6 +855,7 @@ Status Log::ScanRecords(uint64_t from_lsn,
       return Status::Corruption("events key of " + std::to_string(it->key().size()) + " bytes");
     }
     const uint64_t lsn = coding::DecodeFixed64BE(it->key().data());
+    if (lsn > last) break;
     if (!fn(lsn, std::string_view(it->value().data(), it->value().size()))) break;
   }
   return Status::FromRocks(it->status(), "scanning the log");
@@ -773,7 +884,10 @@ Result<std::vector<Event>> Log::ReadAll(uint64_t from_lsn, size_t limit) const {
   return out;
 }
 
-Result<Event> Log::ReadEvent(uint64_t lsn) const {
+Result<Event> Log::ReadEvent(uint64_t lsn) const { return ReadEventUpTo(lsn, LastLsn()); }
+
+Result<Event> Log::ReadEventUpTo(uint64_t lsn, uint64_t bound) const {
+  if (lsn > bound || lsn == 0) return Status::NotFound("no event at LSN " + std::to_string(lsn));
   rocksdb::PinnableSlice v;
   rocksdb::ReadOptions ro;
   ro.verify_checksums = true;
@@ -793,6 +907,7 @@ Result<Event> Log::ReadEvent(uint64_t lsn) const {
 Status Log::ScanStreamIndex(std::string_view stream, uint64_t from_version,
                             const std::function<bool(uint64_t, uint64_t)>& fn) const {
   const std::string prefix = std::string(stream) + '\0';
+  const uint64_t last = LastLsn();  // nothing beyond what is durable
   from_version = std::max<uint64_t>(from_version, 1);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_index_));
   // The append holding from_version starts at or before it.
@@ -809,6 +924,7 @@ Status Log::ScanStreamIndex(std::string_view stream, uint64_t from_version,
     for (uint64_t k = 0; k < count; ++k) {
       const uint64_t v = first_version + k;
       if (v < from_version) continue;
+      if (first_lsn + k > last) return Status::OK();
       if (!fn(v, first_lsn + k)) return Status::OK();
     }
   }
@@ -835,26 +951,10 @@ Result<std::vector<Event>> Log::ReadStream(std::string_view stream, uint64_t fro
 }
 
 Result<StreamHead> Log::GetStreamHead(std::string_view stream) const {
-  std::string v;
-  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_stream_heads_, stream, &v);
-  if (rs.IsNotFound()) return Status::NotFound("stream '" + std::string(stream) + "' not found");
-  if (!rs.ok()) return Status::FromRocks(rs, "reading a stream head");
-  StreamHead h;
-  if (!DecodeHead(v, &h)) return Status::Corruption("malformed head of '" + std::string(stream) + "'");
-  return h;
-}
-
-Status Log::ScanStreamHeads(
-    const std::function<bool(std::string_view, const StreamHead&)>& fn) const {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_heads_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    StreamHead h;
-    if (!DecodeHead(std::string_view(it->value().data(), it->value().size()), &h)) {
-      return Status::Corruption("malformed head of '" + it->key().ToString() + "'");
-    }
-    if (!fn(std::string_view(it->key().data(), it->key().size()), h)) break;
-  }
-  return Status::FromRocks(it->status(), "scanning stream heads");
+  Result<std::optional<StreamHead>> h = DeriveHead(stream, LastLsn());
+  if (!h.ok()) return h.status();
+  if (!h->has_value()) return Status::NotFound("stream '" + std::string(stream) + "' not found");
+  return std::move(**h);
 }
 
 Result<uint64_t> Log::FindEventId(const EventId& id) const {
@@ -891,6 +991,7 @@ LogStats Log::stats() const {
   s.conflicts = n_conflicts_.load(std::memory_order_relaxed);
   s.deduplicated = n_dedup_.load(std::memory_order_relaxed);
   s.max_group_requests = n_max_group_.load(std::memory_order_relaxed);
+  s.wal_syncs = n_syncs_.load(std::memory_order_relaxed);
   return s;
 }
 

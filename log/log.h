@@ -2,18 +2,23 @@
 // Log: the durable, checksummed, hash-chained event log on RocksDB.
 //
 // Append contract: N events go to one stream atomically, guarded by an
-// ExpectedVersion; an append returns only after its WriteBatch was written
-// with sync=true (the WAL is fsync'd), so an acknowledged event survives a
-// crash. Re-sending the event ids of an earlier append returns that append's
-// result and writes nothing, also after a restart.
+// ExpectedVersion; an append returns only after the RocksDB WAL holding it was
+// fsync'd, so an acknowledged event survives a crash. Re-sending the event
+// ids of an earlier append returns that append's result and writes nothing,
+// also after a restart.
 //
-// One stager thread owns LSN assignment, version checks and chaining: it
-// drains queued requests into a group, validating each against the stream
-// heads and building one WriteBatch. One committer thread writes each group
-// with sync=true and then completes every caller in it (group commit). The
-// two overlap: the next group is staged while the previous one is fsync'd.
-// A conflict fails only its own request. A failed write puts the log into a read-only state: every
-// later append fails with kReadOnly and the error that caused it.
+// The write path is a pipeline of four threads:
+//   stager     owns LSN assignment, version checks, chaining and encoding; it
+//              drains queued requests into a group (one WriteBatch);
+//   committer  writes each group (WriteOptions::sync = false);
+//   syncer     fsyncs the WAL once for all groups written since its last
+//              fsync (DB::SyncWAL), then publishes their LSNs;
+//   completer  wakes the callers.
+// So staging, memtable inserts and fsyncs of consecutive groups overlap. A
+// conflict fails only its own request. Readers never see an event before it
+// is durable: every read is bounded by LastLsn(), the synced LSN. A failed
+// write or fsync puts the log into a read-only state: every later append
+// fails with kReadOnly and the error that caused it.
 //
 // Thread-safety: all public methods may be called from any thread.
 
@@ -21,6 +26,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -60,7 +66,7 @@ struct LogOptions {
   size_t block_cache_bytes = 64 << 20;
   // Event ids move from memory into the idempotency column family in sorted
   // batches of this many events (log/event_id_index.h).
-  uint64_t id_ingest_batch = 65536;
+  uint64_t id_ingest_batch = 262144;
   rocksdb::Env* env = nullptr;       // for fault-injection tests; must outlive the Log
 };
 
@@ -111,7 +117,8 @@ struct StreamHead {
 struct LogStats {
   uint64_t appends = 0;          // requests acknowledged
   uint64_t events = 0;           // events written
-  uint64_t group_commits = 0;    // synced WriteBatches
+  uint64_t group_commits = 0;    // WriteBatches written
+  uint64_t wal_syncs = 0;        // fsyncs of the WAL (each covers one or more groups)
   uint64_t conflicts = 0;
   uint64_t deduplicated = 0;
   uint64_t max_group_requests = 0;
@@ -154,8 +161,6 @@ class Log {
   // order, until fn returns false.
   Status ScanStreamIndex(std::string_view stream, uint64_t from_version,
                          const std::function<bool(uint64_t, uint64_t)>& fn) const;
-  // Calls fn(stream, head) for every stream.
-  Status ScanStreamHeads(const std::function<bool(std::string_view, const StreamHead&)>& fn) const;
 
   // Read-only logs: catches up with the primary's latest writes.
   Status Refresh();
@@ -175,12 +180,9 @@ class Log {
 
   // Key encodings, shared with the verifier and tests.
   static std::string StreamIndexKey(std::string_view stream, uint64_t version);
-  static std::string EncodeHead(const StreamHead& h);
-  static bool DecodeHead(std::string_view v, StreamHead* h);
 
   rocksdb::ColumnFamilyHandle* events_cf() const { return cf_events_; }
   rocksdb::ColumnFamilyHandle* stream_index_cf() const { return cf_stream_index_; }
-  rocksdb::ColumnFamilyHandle* stream_heads_cf() const { return cf_stream_heads_; }
   rocksdb::ColumnFamilyHandle* idempotency_cf() const { return cf_idempotency_; }
 
  private:
@@ -193,6 +195,9 @@ class Log {
   void Enqueue(Pending* p);
   void StagerLoop();
   void CommitterLoop();
+  void SyncerLoop();
+  void CompleterLoop();
+  void SetFailed(const Status& s);
   static size_t RequestBytes(const Pending& p);
   // Validates one request against the heads (which include every staged
   // group) and adds its records to g's batch. Returns the result, or the
@@ -207,13 +212,14 @@ class Log {
 
  private:
   Result<StreamHead*> LoadHead(const std::string& stream);
+  Result<std::optional<StreamHead>> DeriveHead(std::string_view stream, uint64_t bound) const;
+  Result<Event> ReadEventUpTo(uint64_t lsn, uint64_t bound) const;
 
   const LogOptions options_;
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* cf_events_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_stream_index_ = nullptr;
-  rocksdb::ColumnFamilyHandle* cf_stream_heads_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_idempotency_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_views_ = nullptr;
@@ -232,6 +238,26 @@ class Log {
   bool stager_done_ = false;
   std::thread stager_;
   std::thread committer_;
+
+  // Groups written (or failed), waiting for the WAL fsync, then for their
+  // callers to be woken.
+  struct Completion {
+    std::vector<Pending*> requests;
+    std::vector<std::optional<Result<AppendResult>>> results;
+    Status status;         // the write's outcome
+    uint64_t events = 0;   // events the group wrote
+    uint64_t last_lsn = 0;
+  };
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<Completion> sync_q_;
+  bool committer_done_ = false;  // guarded by sync_mu_
+  std::thread syncer_;
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::deque<Completion> done_q_;
+  bool syncer_done_ = false;  // guarded by done_mu_
+  std::thread completer_;
 
   std::unique_ptr<EventIdIndex> ids_;
 
@@ -252,7 +278,7 @@ class Log {
 
   // Counters (relaxed atomics).
   std::atomic<uint64_t> n_appends_{0}, n_events_{0}, n_groups_{0}, n_conflicts_{0},
-      n_dedup_{0}, n_max_group_{0};
+      n_dedup_{0}, n_max_group_{0}, n_syncs_{0};
 };
 
 }  // namespace logbook

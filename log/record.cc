@@ -10,7 +10,9 @@
 #include <cstring>
 #include <mutex>
 
-#include <unistd.h>
+#include <pthread.h>
+
+#include <atomic>
 
 #include "log/coding.h"
 #include "schemas/envelope_generated.h"
@@ -288,17 +290,23 @@ bool ParseEventId(std::string_view text, EventId* out) {
 EventId RandomEventId() {
   // CSPRNG bytes fetched 4 KiB at a time: one system call per 256 ids.
   // A forked child refills, so it never repeats its parent's bytes.
+  static std::atomic<uint64_t> fork_generation{0};
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] {
+    pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
+  });
   struct Pool {
     std::array<uint8_t, 4096> bytes;
     size_t used = 4096;
-    pid_t pid = 0;
+    uint64_t generation = 0;
   };
   thread_local Pool pool;
-  if (pool.used + 16 > pool.bytes.size() || pool.pid != getpid()) {
+  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (pool.used + 16 > pool.bytes.size() || pool.generation != generation) {
     EnsureSodium();
     randombytes_buf(pool.bytes.data(), pool.bytes.size());
     pool.used = 0;
-    pool.pid = getpid();
+    pool.generation = generation;
   }
   EventId id;
   std::memcpy(id.data(), pool.bytes.data() + pool.used, 16);

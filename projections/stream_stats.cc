@@ -61,6 +61,16 @@ Result<std::optional<StreamStatsHead>> StreamStatsProjection::GetHead(ViewReader
   return std::optional<StreamStatsHead>(std::move(h));
 }
 
+Result<uint64_t> StreamStatsProjection::CountStreams(ViewReader& r) {
+  uint64_t n = 0;
+  Status s = r.Scan("h", [&](std::string_view, std::string_view) {
+    ++n;
+    return true;
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
 Result<nlohmann::json> StreamStatsProjection::Counts(ViewReader& r) {
   nlohmann::json out = nlohmann::json::object();
   Status bad;

@@ -28,6 +28,7 @@ class StreamStatsProjection : public Projection {
 
   // Queries.
   static Result<std::optional<StreamStatsHead>> GetHead(ViewReader& r, std::string_view stream);
+  static Result<uint64_t> CountStreams(ViewReader& r);
   // {tenant: {type name: count}}; tenant "" is shown as "(system)".
   static Result<nlohmann::json> Counts(ViewReader& r);
 };
