@@ -261,7 +261,7 @@ class Log {
 
   std::unique_ptr<EventIdIndex> ids_;
 
-  // Stager-thread state: cached stream heads (authoritative copy in RocksDB).
+  // Stager-thread state: stream heads, loaded from the stream index on first use.
   struct HeadCache;
   std::unique_ptr<HeadCache> heads_;
   int64_t last_recorded_at_us_ = 0;

@@ -7,7 +7,8 @@
 //     event, or the stream's genesis value (or its retention anchor);
 //   - versions within a stream go up by one;
 //   - the stream index and idempotency index point back at the record;
-// and, at the end, that each stream head agrees with the stream's last event.
+// and, at the end, that each stream's head (derived from its last stream-index
+// entry) agrees with the stream's last event.
 
 #include <cstdint>
 #include <functional>
