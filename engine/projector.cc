@@ -207,6 +207,7 @@ void Projector::Start() {
 
 void Projector::Stop() {
   stop_.store(true);
+  log_.NotifyWaiters();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -214,7 +215,7 @@ void Projector::Loop() {
   while (!stop_.load()) {
     const uint64_t next = AppliedLsn() + 1;
     if (log_.LastLsn() < next) {
-      (void)log_.WaitForLsn(next, std::chrono::milliseconds(100));  // timeout: re-check stop_
+      (void)log_.WaitForLsn(next, std::chrono::seconds(1), &stop_);  // any outcome: re-check
       continue;
     }
     Result<size_t> n = Step(kChunkEvents);

@@ -281,13 +281,14 @@ void EventIdIndex::StartIngestion() {
 
 void EventIdIndex::Stop() {
   stop_.store(true);
+  log_.NotifyWaiters();
   if (thread_.joinable()) thread_.join();
 }
 
 void EventIdIndex::Loop() {
   while (!stop_.load()) {
     const uint64_t want = ingested_.load(std::memory_order_acquire) + batch_;
-    Status w = log_.WaitForLsn(want, std::chrono::milliseconds(200));
+    Status w = log_.WaitForLsn(want, std::chrono::seconds(1), &stop_);
     if (stop_.load()) break;
     if (!w.ok()) continue;
     // A failure leaves the ids in memory, where lookups still find them;

@@ -832,16 +832,22 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
   return r;
 }
 
-Status Log::WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout) const {
+Status Log::WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout,
+                       const std::atomic<bool>* cancel) const {
   if (LastLsn() >= lsn) return Status::OK();
+  auto cancelled = [&] { return closing_.load() || (cancel != nullptr && cancel->load()); };
   std::unique_lock<std::mutex> l(commit_mu_);
-  bool ok = commit_cv_.wait_for(l, timeout, [&] { return LastLsn() >= lsn || closing_.load(); });
+  commit_cv_.wait_for(l, timeout, [&] { return LastLsn() >= lsn || cancelled(); });
   if (LastLsn() >= lsn) return Status::OK();
-  if (closing_.load()) return Status::Shutdown("log is closing");
-  (void)ok;
+  if (cancelled()) return Status::Shutdown("wait cancelled: closing");
   return Status::TimedOut("LSN " + std::to_string(lsn) + " not reached within " +
                           std::to_string(timeout.count()) + " ms (last LSN " +
                           std::to_string(LastLsn()) + ")");
+}
+
+void Log::NotifyWaiters() const {
+  { std::lock_guard<std::mutex> l(commit_mu_); }
+  commit_cv_.notify_all();
 }
 
 Status Log::ScanRecords(uint64_t from_lsn,

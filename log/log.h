@@ -138,8 +138,12 @@ class Log {
 
   // Highest durable LSN (0 when the log is empty).
   uint64_t LastLsn() const { return committed_lsn_.load(std::memory_order_acquire); }
-  // Waits until LastLsn() >= lsn. kTimedOut after `timeout`; kShutdown on close.
-  Status WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout) const;
+  // Waits until LastLsn() >= lsn. kTimedOut after `timeout`; kShutdown on
+  // close or when *cancel becomes true (after a NotifyWaiters call).
+  Status WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout,
+                    const std::atomic<bool>* cancel = nullptr) const;
+  // Wakes every WaitForLsn caller so it re-checks its cancel flag.
+  void NotifyWaiters() const;
 
   // The global feed: events with LSN >= from_lsn, at most `limit`.
   Result<std::vector<Event>> ReadAll(uint64_t from_lsn, size_t limit) const;

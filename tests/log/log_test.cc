@@ -375,6 +375,29 @@ TEST_SUITE("log/event_id_index") {
     CHECK(VerifyLog(*log, VerifyOptions{}).clean());
   }
 
+  TEST_CASE("ManyIngestRoundsKeepEveryLookupExact") {
+    TempDir dir;
+    LogOptions o = TestLogOptions(dir.path());
+    o.id_ingest_batch = 1 << 30;  // ingest by hand below
+    auto log = Log::Open(o).value();
+    std::vector<std::pair<EventId, uint64_t>> all;
+    for (int round = 0; round < 20; ++round) {
+      for (int i = 0; i < 15; ++i) {
+        AppendRequest r = MakeRequest("s/" + std::to_string(i % 3), 1 + (round + i) % 9);
+        auto res = log->Append(r).value();
+        for (size_t k = 0; k < r.events.size(); ++k) {
+          all.emplace_back(r.events[k].event_id, res.first_lsn + k);
+        }
+      }
+      if (round % 3 == 2) {
+        REQUIRE(log->event_id_index().IngestAll().ok());
+        log->event_id_index().Prune();
+        CHECK(log->event_id_index().in_memory() == 0);
+      }
+      for (const auto& [id, lsn] : all) REQUIRE(log->FindEventId(id).value() == lsn);
+    }
+  }
+
   TEST_CASE("BackgroundIngestionKeepsUpAndLookupsStayExact") {
     TempDir dir;
     LogOptions o = TestLogOptions(dir.path());
