@@ -38,9 +38,9 @@ Engine::~Engine() {
   if (projector_) projector_->Stop();
 }
 
-Result<AppendResult> Engine::AppendJson(const std::string& stream, const std::string& tenant,
-                                        const Actor& actor, ExpectedVersion expected,
-                                        const std::vector<EventInput>& events) {
+Result<AppendRequest> Engine::BuildRequest(const std::string& stream, const std::string& tenant,
+                                           const Actor& actor, ExpectedVersion expected,
+                                           const std::vector<EventInput>& events) const {
   AppendRequest req;
   req.stream = stream;
   req.tenant = tenant;
@@ -66,7 +66,27 @@ Result<AppendResult> Engine::AppendJson(const std::string& stream, const std::st
     ne.payload = std::move(payload).value();
     req.events.push_back(std::move(ne));
   }
-  return log_->Append(std::move(req));
+  return req;
+}
+
+Result<AppendResult> Engine::AppendJson(const std::string& stream, const std::string& tenant,
+                                        const Actor& actor, ExpectedVersion expected,
+                                        const std::vector<EventInput>& events) {
+  Result<AppendRequest> req = BuildRequest(stream, tenant, actor, expected, events);
+  if (!req.ok()) return req.status();
+  return log_->Append(std::move(req).value());
+}
+
+void Engine::AppendJsonAsync(const std::string& stream, const std::string& tenant,
+                             const Actor& actor, ExpectedVersion expected,
+                             const std::vector<EventInput>& events,
+                             std::function<void(Result<AppendResult>)> done) {
+  Result<AppendRequest> req = BuildRequest(stream, tenant, actor, expected, events);
+  if (!req.ok()) {
+    done(req.status());
+    return;
+  }
+  log_->AppendAsync(std::move(req).value(), std::move(done));
 }
 
 std::string FormatTimestamp(int64_t us) {

@@ -60,6 +60,13 @@ class Engine {
                                   const Actor& actor, ExpectedVersion expected,
                                   const std::vector<EventInput>& events);
 
+  // The same, completing `done` once the events are durable or refused. An
+  // invalid event completes it at once, on the calling thread; otherwise it
+  // runs on the log's completer thread and must not block.
+  void AppendJsonAsync(const std::string& stream, const std::string& tenant, const Actor& actor,
+                       ExpectedVersion expected, const std::vector<EventInput>& events,
+                       std::function<void(Result<AppendResult>)> done);
+
   // JSON form of a stored event (docs/api.md "Event JSON").
   static nlohmann::json EventToJson(const Event& e);
 
@@ -78,6 +85,9 @@ class Engine {
 
  private:
   explicit Engine(const EngineOptions& options) : options_(options) {}
+  Result<AppendRequest> BuildRequest(const std::string& stream, const std::string& tenant,
+                                     const Actor& actor, ExpectedVersion expected,
+                                     const std::vector<EventInput>& events) const;
   EngineOptions options_;
   std::unique_ptr<Log> log_;
   std::unique_ptr<Projector> projector_;

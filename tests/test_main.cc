@@ -1,6 +1,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 namespace logbook::test {
@@ -12,6 +14,7 @@ int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--crash-child") == 0) {
     return logbook::test::CrashChildMain(argv[2]);
   }
+  spdlog::set_level(spdlog::level::warn);  // no access logs in test output
   doctest::Context ctx(argc, argv);
   return ctx.run();
 }

@@ -32,7 +32,7 @@ int FailUsage(const std::string& message);
 
 struct GlobalFlags {
   std::string data_dir = "./logbook-data";
-  std::string log_level = "warn";
+  std::string log_level = "info";
 };
 
 enum class OpenMode {
@@ -68,5 +68,7 @@ class Progress {
 using Runner = std::function<int()>;
 void AddLogCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddKeyCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 
 }  // namespace logbook::cli

@@ -1,6 +1,7 @@
 // logbook: the command-line interface. One binary, subcommands.
 // Exit codes are listed in tools/cli_common.h and docs/operations.md.
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   Runner run;
   AddLogCommands(app, g, &run);
   AddAdminCommands(app, g, &run);
+  AddKeyCommands(app, g, &run);
+  AddServeCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);
@@ -38,6 +41,7 @@ int main(int argc, char** argv) {
     std::string msg = e.what();
     return FailUsage(msg + " (see --help)");
   }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("logbook"));
   spdlog::set_level(spdlog::level::from_str(g.log_level));
   if (!run) return FailUsage("no command given (see --help)");
   try {

@@ -1,0 +1,219 @@
+#include "api/core_routes.h"
+
+#include "log/record.h"
+
+namespace logbook::api {
+
+bool CanSeeTenant(const Caller& c, std::string_view tenant) {
+  // A tenant-scoped key sees its tenant only; an all-tenant key sees the
+  // tenant it selected with X-Tenant-ID, or every tenant when it selected none.
+  if (!c.key_tenant.empty()) return tenant == c.key_tenant;
+  return c.tenant.empty() || tenant == c.tenant;
+}
+
+bool QueryU64(const Request& req, const std::string& name, uint64_t* out, Response* err) {
+  auto it = req.query.find(name);
+  if (it == req.query.end()) return true;
+  const std::string& v = it->second;
+  if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) {
+    *err = Response::Error(400, "bad_request", "query parameter '" + name + "' must be a number");
+    return false;
+  }
+  *out = std::stoull(v);
+  return true;
+}
+
+namespace {
+
+// Parses the body of POST /v1/streams/{stream}/events. 400 for malformed JSON
+// or wrong JSON types; the engine then checks types and payloads (422).
+bool ParseAppendBody(const std::string& body, ExpectedVersion* ev, std::vector<EventInput>* events,
+                     Response* err) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto bad = [&](const std::string& msg) {
+    *err = Response::Error(400, "bad_request", msg);
+    return false;
+  };
+  if (j.is_discarded()) return bad("body is not valid JSON");
+  if (!j.is_object()) return bad("body must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "events" && it.key() != "expected_version") {
+      return bad("unknown field '" + it.key() + "' (expected events, expected_version)");
+    }
+  }
+  *ev = ExpectedVersion::Any();
+  if (j.contains("expected_version")) {
+    const auto& e = j["expected_version"];
+    if (e.is_string() && e == "any") {
+      *ev = ExpectedVersion::Any();
+    } else if (e.is_string() && e == "no_stream") {
+      *ev = ExpectedVersion::NoStream();
+    } else if (e.is_number_unsigned()) {
+      *ev = ExpectedVersion::Exact(e.get<uint64_t>());
+    } else {
+      return bad("expected_version must be \"any\", \"no_stream\" or a non-negative integer");
+    }
+  }
+  if (!j.contains("events") || !j["events"].is_array()) return bad("events must be an array");
+  if (j["events"].empty()) return bad("events must not be empty");
+  size_t i = 0;
+  for (const auto& e : j["events"]) {
+    ++i;
+    const std::string where = "events[" + std::to_string(i - 1) + "]: ";
+    if (!e.is_object()) return bad(where + "must be an object");
+    for (auto it = e.begin(); it != e.end(); ++it) {
+      if (it.key() != "type" && it.key() != "event_id" && it.key() != "payload") {
+        return bad(where + "unknown field '" + it.key() + "'");
+      }
+    }
+    if (!e.contains("type") || !e["type"].is_string()) return bad(where + "type must be a string");
+    EventInput in;
+    in.type = e["type"].get<std::string>();
+    if (e.contains("event_id")) {
+      if (!e["event_id"].is_string()) return bad(where + "event_id must be a string");
+      in.event_id = e["event_id"].get<std::string>();
+    }
+    if (e.contains("payload")) {
+      if (!e["payload"].is_object()) return bad(where + "payload must be an object");
+      in.payload_json = e["payload"].dump();
+    }
+    events->push_back(std::move(in));
+  }
+  return true;
+}
+
+nlohmann::json AppendResultJson(const std::string& stream, const AppendResult& r) {
+  nlohmann::json ids = nlohmann::json::array();
+  for (const auto& id : r.event_ids) ids.push_back(EventIdToString(id));
+  return {{"stream", stream},          {"first_lsn", r.first_lsn},
+          {"last_lsn", r.last_lsn},    {"first_version", r.first_version},
+          {"version", r.last_version}, {"deduplicated", r.deduplicated},
+          {"event_ids", ids}};
+}
+
+// 404 unless the stream exists and the caller may see its tenant: a stream
+// of another tenant looks exactly like a missing one.
+Result<StreamHead> VisibleHead(Engine& engine, const Caller& c, const std::string& stream) {
+  Result<StreamHead> head = engine.log().GetStreamHead(stream);
+  if (!head.ok()) return head.status();
+  if (!CanSeeTenant(c, head->tenant)) {
+    return Status::NotFound("stream '" + stream + "' not found");
+  }
+  return head;
+}
+
+}  // namespace
+
+void AddCoreRoutes(Router& router, const CoreRouteDeps& deps) {
+  Engine* engine = deps.engine;
+
+  router.Add("POST", "/v1/streams/{stream...}/events", Role::kOperator,
+             [engine](Request& req, Reply reply) {
+               const std::string stream = req.params["stream"];
+               if (Status s = ValidateStreamName(stream); !s.ok()) {
+                 return reply(Response::Error(400, "bad_request", s.message()));
+               }
+               ExpectedVersion ev;
+               std::vector<EventInput> events;
+               Response err;
+               if (!ParseAppendBody(req.body, &ev, &events, &err)) return reply(err);
+               // A stream belongs to one tenant. Appending to another tenant's
+               // stream must not reveal that it exists. An all-tenant key that
+               // named no tenant appends as the stream's tenant.
+               std::string tenant = req.caller.tenant;
+               Result<StreamHead> head = engine->log().GetStreamHead(stream);
+               if (head.ok()) {
+                 if (req.caller.key_tenant.empty() && req.caller.tenant.empty()) {
+                   tenant = head->tenant;
+                 } else if (head->tenant != tenant) {
+                   return reply(Response::Error(404, "not_found",
+                                                "stream '" + stream + "' not found"));
+                 }
+               }
+               Actor actor{req.caller.key_id, req.caller.role};
+               engine->AppendJsonAsync(stream, tenant, actor, ev, events,
+                                       [reply, stream](Result<AppendResult> r) {
+                                         if (!r.ok()) return reply(Response::FromStatus(r.status()));
+                                         reply(Response::Json(201, AppendResultJson(stream, *r)));
+                                       });
+             });
+
+  router.Add("GET", "/v1/streams/{stream...}/events", Role::kViewer,
+             [engine](Request& req, Reply reply) {
+               const std::string stream = req.params["stream"];
+               if (Status s = ValidateStreamName(stream); !s.ok()) {
+                 return reply(Response::Error(400, "bad_request", s.message()));
+               }
+               uint64_t from = 1;
+               uint64_t limit = kDefaultPageSize;
+               Response err;
+               if (!QueryU64(req, "from_version", &from, &err) ||
+                   !QueryU64(req, "limit", &limit, &err)) {
+                 return reply(err);
+               }
+               if (limit == 0 || limit > kMaxPageSize) {
+                 return reply(Response::Error(400, "bad_request",
+                                              "limit must be 1.." + std::to_string(kMaxPageSize)));
+               }
+               Result<StreamHead> head = VisibleHead(*engine, req.caller, stream);
+               if (!head.ok()) return reply(Response::FromStatus(head.status()));
+               Result<std::vector<Event>> events =
+                   engine->log().ReadStream(stream, from, static_cast<size_t>(limit));
+               if (!events.ok()) return reply(Response::FromStatus(events.status()));
+               nlohmann::json out = nlohmann::json::array();
+               for (const Event& e : *events) out.push_back(Engine::EventToJson(e));
+               nlohmann::json body = {{"stream", stream}, {"version", head->version}, {"events", out}};
+               body["next_version"] = events->empty() || events->back().stream_version >= head->version
+                                          ? nlohmann::json(nullptr)
+                                          : nlohmann::json(events->back().stream_version + 1);
+               reply(Response::Json(200, body));
+             });
+
+  router.Add("GET", "/v1/events", Role::kViewer, [engine](Request& req, Reply reply) {
+    uint64_t from = 1;
+    uint64_t limit = kDefaultPageSize;
+    Response err;
+    if (!QueryU64(req, "from_lsn", &from, &err) || !QueryU64(req, "limit", &limit, &err)) {
+      return reply(err);
+    }
+    if (limit == 0 || limit > kMaxPageSize) {
+      return reply(Response::Error(400, "bad_request",
+                                   "limit must be 1.." + std::to_string(kMaxPageSize)));
+    }
+    // Other tenants' events are skipped, not counted: scan a bounded window.
+    nlohmann::json out = nlohmann::json::array();
+    uint64_t next = std::max<uint64_t>(from, 1);
+    const uint64_t last = engine->log().LastLsn();
+    size_t scanned = 0;
+    while (out.size() < limit && next <= last && scanned < 10 * kMaxPageSize) {
+      Result<std::vector<Event>> batch = engine->log().ReadAll(next, static_cast<size_t>(limit));
+      if (!batch.ok()) return reply(Response::FromStatus(batch.status()));
+      if (batch->empty()) break;
+      for (const Event& e : *batch) {
+        next = e.lsn + 1;
+        ++scanned;
+        if (CanSeeTenant(req.caller, e.tenant)) out.push_back(Engine::EventToJson(e));
+        if (out.size() >= limit) break;
+      }
+    }
+    reply(Response::Json(200, {{"events", out}, {"next_lsn", next}, {"last_lsn", last}}));
+  });
+
+  router.AddPublic("GET", "/healthz", [](Request&, Reply reply) {
+    reply(Response::Json(200, {{"status", "ok"}}));
+  });
+  router.AddPublic("GET", "/readyz", [engine, ready = deps.ready](Request&, Reply reply) {
+    Status health = engine->log().health();
+    if (!health.ok()) return reply(Response::Error(503, "read_only", health.message()));
+    if (!ready()) return reply(Response::Error(503, "not_ready", "recovering or shutting down"));
+    reply(Response::Json(200, {{"ready", true}, {"last_lsn", engine->log().LastLsn()}}));
+  });
+  router.AddPublic("GET", "/metrics", [render = deps.render_metrics](Request&, Reply reply) {
+    Response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = render();
+    reply(std::move(r));
+  });
+}
+
+}  // namespace logbook::api

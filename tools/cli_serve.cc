@@ -1,0 +1,121 @@
+// `logbook serve`: the HTTP server on the data directory.
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "api/keys.h"
+#include "api/server.h"
+#include "tools/cli_common.h"
+
+namespace logbook::cli {
+
+void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
+  struct ServeFlags {
+    std::string keys_file;
+    api::ServerOptions o;
+    int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, grace_ms = 10000;
+  };
+  auto f = std::make_shared<ServeFlags>();
+  auto* serve = app.add_subcommand(
+      "serve",
+      "Run the HTTP API on the data directory (created if missing). On the first start\n"
+      "without a keys file an admin key is created and printed once. SIGINT/SIGTERM stop\n"
+      "accepting, finish in-flight requests and exit 0. See docs/api.md.");
+  serve->add_option("--listen", f->o.listen, "host:port")->envname("LOGBOOK_LISTEN")->capture_default_str();
+  serve->add_option("--keys-file", f->keys_file, "API keys file (default <data-dir>/keys.json)")
+      ->envname("LOGBOOK_KEYS_FILE");
+  serve->add_option("--threads", f->o.threads, "Worker threads (0: one per core)")
+      ->envname("LOGBOOK_THREADS")->capture_default_str();
+  serve->add_option("--body-limit", f->o.body_limit, "Largest request body in bytes (413 beyond)")
+      ->envname("LOGBOOK_BODY_LIMIT")->capture_default_str();
+  serve->add_option("--header-timeout-ms", f->header_timeout_ms,
+                    "Time to read request headers; also the keep-alive idle limit")
+      ->envname("LOGBOOK_HEADER_TIMEOUT_MS")->capture_default_str();
+  serve->add_option("--body-timeout-ms", f->body_timeout_ms, "Time to read a request body")
+      ->envname("LOGBOOK_BODY_TIMEOUT_MS")->capture_default_str();
+  serve->add_option("--max-connections", f->o.max_connections, "Open connections at most")
+      ->envname("LOGBOOK_MAX_CONNECTIONS")->capture_default_str();
+  serve->add_option("--max-subscribers", f->o.max_subscribers, "Concurrent /v1/subscribe streams")
+      ->envname("LOGBOOK_MAX_SUBSCRIBERS")->capture_default_str();
+  serve->add_option("--rate-per-key", f->o.key_rate, "Requests/s per API key (0: unlimited)")
+      ->envname("LOGBOOK_RATE_PER_KEY")->capture_default_str();
+  serve->add_option("--burst-per-key", f->o.key_burst, "Burst per API key")
+      ->envname("LOGBOOK_BURST_PER_KEY")->capture_default_str();
+  serve->add_option("--rate-per-ip", f->o.ip_rate, "Requests/s per client IP (0: unlimited)")
+      ->envname("LOGBOOK_RATE_PER_IP")->capture_default_str();
+  serve->add_option("--burst-per-ip", f->o.ip_burst, "Burst per client IP")
+      ->envname("LOGBOOK_BURST_PER_IP")->capture_default_str();
+  serve->add_option("--shutdown-grace-ms", f->grace_ms, "How long in-flight requests may take on shutdown")
+      ->envname("LOGBOOK_SHUTDOWN_GRACE_MS")->capture_default_str();
+  serve->callback([&g, run, f] {
+    *run = [&g, f] {
+      const std::string keys_path =
+          f->keys_file.empty() ? (std::filesystem::path(g.data_dir) / "keys.json").string()
+                               : f->keys_file;
+      Progress progress("recovering views");
+      EngineOptions o;
+      o.data_dir = g.data_dir;
+      o.create_if_missing = true;
+      o.run_projector_thread = true;
+      o.recovery_progress = [&](uint64_t d, uint64_t t) { progress.Update(d, t); };
+      Result<std::unique_ptr<Engine>> engine = Engine::Open(o);
+      if (!engine.ok()) return Fail(engine.status());
+
+      std::unique_ptr<api::KeyStore> keys;
+      Result<std::unique_ptr<api::KeyStore>> loaded = api::KeyStore::Load(keys_path);
+      if (loaded.ok()) {
+        keys = std::move(loaded).value();
+      } else if (loaded.status().IsNotFound()) {
+        keys = api::KeyStore::CreateEmpty(keys_path);
+        Result<std::string> key = keys->Create("", Role::kAdmin, "first admin key (serve)");
+        if (!key.ok()) return Fail(key.status());
+        std::fprintf(stdout, "%s\n", key->c_str());
+        std::fflush(stdout);
+        std::fprintf(stderr,
+                     "logbook: created %s with an admin key for all tenants (printed above, "
+                     "shown only once)\n",
+                     keys_path.c_str());
+      } else {
+        return Fail(loaded.status());
+      }
+
+      f->o.header_timeout = std::chrono::milliseconds(f->header_timeout_ms);
+      f->o.body_timeout = std::chrono::milliseconds(f->body_timeout_ms);
+      f->o.shutdown_grace = std::chrono::milliseconds(f->grace_ms);
+      f->o.handle_signals = true;
+      api::Server server(**engine, *keys, f->o);
+      if (Status s = server.Start(); !s.ok()) return Fail(s);
+      spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,
+                   server.port(), g.data_dir);
+
+      // Revocations made with `logbook keys revoke` take effect within seconds.
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      std::thread reloader([&] {
+        std::unique_lock<std::mutex> l(mu);
+        while (!cv.wait_for(l, std::chrono::seconds(2), [&] { return done; })) {
+          if (Status s = keys->ReloadIfChanged(); !s.ok()) {
+            spdlog::warn("keys file not reloaded: {}", s.ToString());
+          }
+        }
+      });
+      server.Wait();
+      {
+        std::lock_guard<std::mutex> l(mu);
+        done = true;
+      }
+      cv.notify_all();
+      reloader.join();
+      spdlog::info("logbook stopped; last durable LSN {}", (*engine)->log().LastLsn());
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace logbook::cli
