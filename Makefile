@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DATA_DIR ?= ./logbook-data
 
-.PHONY: all setup build test test-fast asan demo bench format clean
+.PHONY: all setup build test test-fast asan demo serve bench bench-http format clean
 
 all: build
 
@@ -34,8 +34,14 @@ asan: setup
 demo: build
 	LOGBOOK=$(BUILD)/logbook DATA_DIR=$(DATA_DIR) bash tools/demo.sh
 
+serve: build
+	$(BUILD)/logbook --data-dir $(DATA_DIR) serve
+
 bench: build
 	$(BUILD)/append_bench
+
+bench-http: build
+	$(BUILD)/http_bench
 
 format:
 	cmake --build $(BUILD) --target format
