@@ -5,7 +5,8 @@ namespace logbook::api {
 Response Response::Json(int status, const nlohmann::json& j) {
   Response r;
   r.status = status;
-  r.body = j.dump();
+  // Replace invalid UTF-8 (a client may send any bytes) rather than throw.
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 

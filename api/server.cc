@@ -10,6 +10,7 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "api/core_routes.h"
 #include "api/keys.h"
@@ -79,6 +80,31 @@ struct Server::Impl {
   std::optional<net::signal_set> signals;
   std::vector<std::thread> workers;
   std::thread stopper;
+
+  // Per (route, status) metric handles, looked up in the registry once.
+  struct RouteMetrics {
+    Counter* requests;
+    Histogram* latency;
+    void Record(double seconds) {
+      requests->Inc();
+      latency->Observe(seconds);
+    }
+  };
+  std::mutex route_metrics_mu;
+  std::unordered_map<std::string, RouteMetrics> route_metrics;
+  RouteMetrics& RequestMetrics(const std::string& route, int status) {
+    const std::string key = route + '\n' + std::to_string(status);
+    std::lock_guard<std::mutex> l(route_metrics_mu);
+    auto it = route_metrics.find(key);
+    if (it != route_metrics.end()) return it->second;
+    const Labels labels = {{"route", route}, {"status", std::to_string(status)}};
+    RouteMetrics m{&metrics.GetCounter("logbook_http_requests_total",
+                                       "HTTP requests by route and status", labels),
+                   &metrics.GetHistogram("logbook_http_request_duration_seconds",
+                                         "HTTP request latency by route and status",
+                                         MetricsRegistry::LatencyBuckets(), labels)};
+    return route_metrics.emplace(key, m).first->second;
+  }
 
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
@@ -323,14 +349,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void Finish(int status, std::chrono::steady_clock::time_point start, size_t bytes = 0) {
     const auto elapsed = std::chrono::steady_clock::now() - start;
     const std::string route = route_name_.empty() ? "-" : route_name_;
-    srv_.metrics
-        .GetCounter("logbook_http_requests_total", "HTTP requests by route and status",
-                    {{"route", route}, {"status", std::to_string(status)}})
-        .Inc();
-    srv_.metrics
-        .GetHistogram("logbook_http_request_duration_seconds", "HTTP request latency by route",
-                      MetricsRegistry::LatencyBuckets(), {{"route", route}})
-        .Observe(Seconds(elapsed));
+    srv_.RequestMetrics(route, status).Record(Seconds(elapsed));
     spdlog::info("{} {} \"{}\" {} {}B {:.3f}ms", client_ip_.empty() ? "-" : client_ip_,
                  key_id_.empty() ? "-" : key_id_, route, status, bytes,
                  Seconds(elapsed) * 1e3);
@@ -453,7 +472,7 @@ void Server::Impl::RunSubscription(Subscription* sub, Caller caller, uint64_t fr
       next = e.lsn + 1;
       if (!CanSeeTenant(caller, e.tenant)) continue;
       out += "id: " + std::to_string(e.lsn) + "\nevent: " + EventTypeName(e.type) +
-             "\ndata: " + Engine::EventToJson(e).dump() + "\n\n";
+             "\ndata: " + Engine::EventToJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
     }
     if (!out.empty()) {
       ok = write(out);

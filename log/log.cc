@@ -775,7 +775,9 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
   if (!hr.ok()) return hr.status();
   StreamHead& head = **hr;
   if (head.version > 0 && head.tenant != req.tenant) {
-    return Status::InvalidArgument("stream '" + req.stream + "' belongs to another tenant");
+    // Not "belongs to another tenant": the HTTP layer passes this through,
+    // and another tenant's stream must look exactly like a missing one.
+    return Status::NotFound("stream '" + req.stream + "' not found for tenant '" + req.tenant + "'");
   }
   const auto& ev = req.expected;
   bool match = true;

@@ -112,7 +112,7 @@ void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
                {"actor", h.actor},
                {"type", EventTypeName(h.type)}};
         }
-        std::printf("%s\n", j.dump().c_str());
+        std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       }
       return kExitOk;
     };

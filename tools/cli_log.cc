@@ -16,7 +16,7 @@ namespace {
 volatile std::sig_atomic_t g_interrupted = 0;
 
 void PrintJsonLine(const nlohmann::json& j) {
-  std::string s = j.dump();
+  std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   s.push_back('\n');
   std::fwrite(s.data(), 1, s.size(), stdout);
 }

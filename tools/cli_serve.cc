@@ -1,5 +1,7 @@
 // `logbook serve`: the HTTP server on the data directory.
 
+#include <spdlog/async.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
@@ -84,6 +86,13 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         return Fail(loaded.status());
       }
 
+      // Access logs: formatted and written by a background thread, so a
+      // request never waits for stderr.
+      spdlog::init_thread_pool(16384, 1);
+      auto logger = spdlog::stderr_color_mt<spdlog::async_factory>("access");
+      logger->set_level(spdlog::default_logger()->level());
+      spdlog::set_default_logger(logger);
+
       f->o.header_timeout = std::chrono::milliseconds(f->header_timeout_ms);
       f->o.body_timeout = std::chrono::milliseconds(f->body_timeout_ms);
       f->o.shutdown_grace = std::chrono::milliseconds(f->grace_ms);
@@ -113,6 +122,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       cv.notify_all();
       reloader.join();
       spdlog::info("logbook stopped; last durable LSN {}", (*engine)->log().LastLsn());
+      spdlog::shutdown();  // flush the access log
       return kExitOk;
     };
   });

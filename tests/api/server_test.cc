@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -193,6 +194,26 @@ TEST_SUITE("api/server") {
     CHECK(c.Send("GET", "/healthz").status == 200);
   }
 
+  TEST_CASE("RandomGarbageNeverStopsTheServerOrWritesData") {
+    Fixture f;
+    std::mt19937 rng(7);
+    const std::vector<std::string> seeds = {
+        "GET / HTTP/1.1\r\n\r\n", "POST /v1/streams/s/events HTTP/1.1\r\nContent-Length: 5\r\n\r\n{{{{{",
+        "GET /v1/events?from_lsn=%ff%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v1/streams/s/events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"};
+    for (int i = 0; i < 200; ++i) {
+      std::string bytes = seeds[rng() % seeds.size()];
+      for (int k = 0; k < 3; ++k) bytes[rng() % bytes.size()] = static_cast<char>(rng() % 256);
+      if (i % 5 == 0) bytes += std::string(rng() % 2000, static_cast<char>(rng() % 256));
+      HttpClient c(f.port());
+      HttpResult r = c.SendRaw(bytes);
+      if (r.ok) CHECK(r.status >= 400);
+    }
+    HttpClient c(f.port());
+    CHECK(c.Send("GET", "/healthz").status == 200);
+    CHECK(f.engine->log().LastLsn() == 0);
+  }
+
   TEST_CASE("RateLimitsAnswer429WithRetryAfter") {
     api::ServerOptions o;
     o.key_rate = 1;
@@ -214,6 +235,51 @@ TEST_SUITE("api/server") {
     CHECK(retry_after == "1");
     // Another key has its own bucket.
     CHECK(c.Send("GET", "/v1/events", "", Auth(f.admin)).status == 200);
+  }
+
+  TEST_CASE("PerIpLimitAppliesAcrossKeys") {
+    api::ServerOptions o;
+    o.ip_rate = 1;
+    o.ip_burst = 2;
+    Fixture f(o);
+    HttpClient c(f.port());
+    CHECK(c.Send("GET", "/v1/events", "", Auth(f.acme_viewer)).status == 200);
+    CHECK(c.Send("GET", "/v1/events", "", Auth(f.admin)).status == 200);
+    HttpResult r = c.Send("GET", "/v1/events", "", Auth(f.globex_op));
+    CHECK(r.status == 429);
+    CHECK(ErrorCode(r) == "rate_limited");
+    CHECK(c.Send("GET", "/healthz").status == 200);  // health checks are not limited
+  }
+
+  TEST_CASE("SlowClientIsDisconnectedAfterTheHeaderTimeout") {
+    api::ServerOptions o;
+    o.header_timeout = std::chrono::milliseconds(200);
+    Fixture f(o);
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::socket s(ioc);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), f.port()});
+    boost::asio::write(s, boost::asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\n")));
+    const auto start = std::chrono::steady_clock::now();
+    char buf[64];
+    boost::system::error_code ec;
+    timeval tv{5, 0};
+    setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    s.read_some(boost::asio::buffer(buf), ec);  // the server closes: EOF
+    CHECK(ec == boost::asio::error::eof);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+    HttpClient c(f.port());
+    CHECK(c.Send("GET", "/healthz").status == 200);
+  }
+
+  TEST_CASE("ConnectionsOverTheCapAreRefused") {
+    api::ServerOptions o;
+    o.max_connections = 2;
+    Fixture f(o);
+    HttpClient a(f.port()), b(f.port()), c(f.port());
+    REQUIRE(a.Send("GET", "/healthz").status == 200);
+    REQUIRE(b.Send("GET", "/healthz").status == 200);
+    HttpResult r = c.Send("GET", "/healthz");
+    CHECK_FALSE(r.ok);
   }
 
   TEST_CASE("HealthReadinessAndMetrics") {
