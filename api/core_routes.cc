@@ -156,13 +156,19 @@ void AddCoreRoutes(Router& router, const CoreRouteDeps& deps) {
                Result<std::vector<Event>> events =
                    engine->log().ReadStream(stream, from, static_cast<size_t>(limit));
                if (!events.ok()) return reply(Response::FromStatus(events.status()));
-               nlohmann::json out = nlohmann::json::array();
-               for (const Event& e : *events) out.push_back(Engine::EventToJson(e));
-               nlohmann::json body = {{"stream", stream}, {"version", head->version}, {"events", out}};
-               body["next_version"] = events->empty() || events->back().stream_version >= head->version
-                                          ? nlohmann::json(nullptr)
-                                          : nlohmann::json(events->back().stream_version + 1);
-               reply(Response::Json(200, body));
+               // The body is assembled as text: events are already JSON.
+               std::string body = "{\"stream\":" + nlohmann::json(stream).dump() +
+                                  ",\"version\":" + std::to_string(head->version) +
+                                  ",\"events\":[";
+               for (size_t i = 0; i < events->size(); ++i) {
+                 if (i > 0) body.push_back(',');
+                 body += Engine::EventToJsonText((*events)[i]);
+               }
+               const bool more =
+                   !events->empty() && events->back().stream_version < head->version;
+               body += "],\"next_version\":" +
+                       (more ? std::to_string(events->back().stream_version + 1) : "null") + "}";
+               reply(Response::Raw(200, std::move(body)));
              });
 
   router.Add("GET", "/v1/events", Role::kViewer, [engine](Request& req, Reply reply) {
@@ -177,22 +183,27 @@ void AddCoreRoutes(Router& router, const CoreRouteDeps& deps) {
                                    "limit must be 1.." + std::to_string(kMaxPageSize)));
     }
     // Other tenants' events are skipped, not counted: scan a bounded window.
-    nlohmann::json out = nlohmann::json::array();
+    std::string events_text;
+    size_t n = 0;
     uint64_t next = std::max<uint64_t>(from, 1);
     const uint64_t last = engine->log().LastLsn();
     size_t scanned = 0;
-    while (out.size() < limit && next <= last && scanned < 10 * kMaxPageSize) {
+    while (n < limit && next <= last && scanned < 10 * kMaxPageSize) {
       Result<std::vector<Event>> batch = engine->log().ReadAll(next, static_cast<size_t>(limit));
       if (!batch.ok()) return reply(Response::FromStatus(batch.status()));
       if (batch->empty()) break;
       for (const Event& e : *batch) {
         next = e.lsn + 1;
         ++scanned;
-        if (CanSeeTenant(req.caller, e.tenant)) out.push_back(Engine::EventToJson(e));
-        if (out.size() >= limit) break;
+        if (!CanSeeTenant(req.caller, e.tenant)) continue;
+        if (n++ > 0) events_text.push_back(',');
+        events_text += Engine::EventToJsonText(e);
+        if (n >= limit) break;
       }
     }
-    reply(Response::Json(200, {{"events", out}, {"next_lsn", next}, {"last_lsn", last}}));
+    reply(Response::Raw(200, "{\"events\":[" + events_text + "],\"next_lsn\":" +
+                                 std::to_string(next) + ",\"last_lsn\":" + std::to_string(last) +
+                                 "}"));
   });
 
   router.AddPublic("GET", "/healthz", [](Request&, Reply reply) {

@@ -10,6 +10,13 @@ Response Response::Json(int status, const nlohmann::json& j) {
   return r;
 }
 
+Response Response::Raw(int status, std::string json_text) {
+  Response r;
+  r.status = status;
+  r.body = std::move(json_text);
+  return r;
+}
+
 Response Response::Error(int status, std::string_view code, std::string_view message) {
   return Json(status, {{"error", {{"code", code}, {"message", message}}}});
 }

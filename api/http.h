@@ -43,6 +43,8 @@ struct Response {
   std::vector<std::pair<std::string, std::string>> headers;
 
   static Response Json(int status, const nlohmann::json& j);
+  // A body that already is JSON text.
+  static Response Raw(int status, std::string json_text);
   // {"error":{"code":..., "message":...}}
   static Response Error(int status, std::string_view code, std::string_view message);
   // The HTTP form of a logbook Status (docs/api.md "Errors").

@@ -472,7 +472,7 @@ void Server::Impl::RunSubscription(Subscription* sub, Caller caller, uint64_t fr
       next = e.lsn + 1;
       if (!CanSeeTenant(caller, e.tenant)) continue;
       out += "id: " + std::to_string(e.lsn) + "\nevent: " + EventTypeName(e.type) +
-             "\ndata: " + Engine::EventToJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+             "\ndata: " + Engine::EventToJsonText(e) + "\n\n";
     }
     if (!out.empty()) {
       ok = write(out);

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 #include "engine/payload_codec.h"
@@ -141,36 +142,90 @@ bool ParseTimestamp(std::string_view text, int64_t* us) {
   return true;
 }
 
-nlohmann::json Engine::EventToJson(const Event& e) {
-  nlohmann::json j = {{"lsn", e.lsn},
-                      {"stream", e.stream},
-                      {"version", e.stream_version},
-                      {"tenant", e.tenant},
-                      {"type", EventTypeName(e.type)},
-                      {"event_id", EventIdToString(e.event_id)},
-                      {"recorded_at", FormatTimestamp(e.recorded_at_us)},
-                      {"recorded_at_us", e.recorded_at_us},
-                      {"actor", {{"id", e.actor.id}, {"role", RoleName(e.actor.role)}}}};
-  if (e.payload_encoding != 0) {
-    j["payload_encrypted"] = true;
-    j["key_id"] = e.key_id;
-    return j;
+namespace {
+
+// Appends `v` as a JSON string literal. Bytes that are not valid UTF-8 come
+// out as U+FFFD, so the output is always valid JSON.
+void AppendJsonString(std::string* out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto c = static_cast<unsigned char>(v[i]);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      out->append("\\u00");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xf]);
+    } else if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else {
+      // Validate one UTF-8 sequence.
+      size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+      bool ok = len > 0 && i + len <= v.size() && c < 0xf5;
+      for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(v[i + k]) & 0xc0) == 0x80;
+      if (ok) {
+        out->append(v.substr(i, len));
+        i += len - 1;
+      } else {
+        out->append("\xef\xbf\xbd");
+      }
+    }
   }
-  Result<std::string> text = IsKnownEventType(e.type) ? PayloadCodec::ToJson(e.type, e.payload)
-                                                      : Result<std::string>(Status::NotFound(""));
-  if (text.ok()) {
-    j["payload"] = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (!j["payload"].is_discarded()) return j;
-  }
-  // Unknown type (a newer writer) or unprintable bytes: show them raw.
-  std::string b64(sodium_base64_ENCODED_LEN(e.payload.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(e.payload.data()),
-                    e.payload.size(), sodium_base64_VARIANT_ORIGINAL);
-  b64.resize(std::strlen(b64.c_str()));
-  j.erase("payload");
-  j["payload_base64"] = b64;
-  return j;
+  out->push_back('"');
 }
+
+}  // namespace
+
+std::string Engine::EventToJsonText(const Event& e) {
+  std::string out;
+  out.reserve(256 + e.payload.size() * 2);
+  // Keys in sorted order, as nlohmann's DOM prints them.
+  out += "{\"actor\":{\"id\":";
+  AppendJsonString(&out, e.actor.id);
+  out += ",\"role\":\"";
+  out += RoleName(e.actor.role);
+  out += "\"},\"event_id\":\"";
+  out += EventIdToString(e.event_id);
+  out += "\"";
+  if (e.payload_encoding != 0) {
+    out += ",\"key_id\":" + std::to_string(e.key_id);
+  }
+  out += ",\"lsn\":" + std::to_string(e.lsn);
+  if (e.payload_encoding != 0) {
+    out += ",\"payload_encrypted\":true";
+  } else {
+    Result<std::string> text = IsKnownEventType(e.type) ? PayloadCodec::ToJson(e.type, e.payload)
+                                                        : Result<std::string>(Status::NotFound(""));
+    if (text.ok()) {
+      out += ",\"payload\":";
+      out += *text;
+    } else {
+      // Unknown type (a newer writer) or unprintable bytes: show them raw.
+      std::string b64(sodium_base64_ENCODED_LEN(e.payload.size(), sodium_base64_VARIANT_ORIGINAL),
+                      '\0');
+      sodium_bin2base64(b64.data(), b64.size(),
+                        reinterpret_cast<const unsigned char*>(e.payload.data()), e.payload.size(),
+                        sodium_base64_VARIANT_ORIGINAL);
+      b64.resize(std::strlen(b64.c_str()));
+      out += ",\"payload_base64\":\"" + b64 + "\"";
+    }
+  }
+  out += ",\"recorded_at\":\"" + FormatTimestamp(e.recorded_at_us) + "\"";
+  out += ",\"recorded_at_us\":" + std::to_string(e.recorded_at_us);
+  out += ",\"stream\":";
+  AppendJsonString(&out, e.stream);
+  out += ",\"tenant\":";
+  AppendJsonString(&out, e.tenant);
+  out += ",\"type\":";
+  AppendJsonString(&out, EventTypeName(e.type));
+  out += ",\"version\":" + std::to_string(e.stream_version);
+  out += "}";
+  return out;
+}
+
+nlohmann::json Engine::EventToJson(const Event& e) { return nlohmann::json::parse(EventToJsonText(e)); }
 
 Status Engine::WaitForViews(uint64_t lsn, std::chrono::milliseconds timeout) {
   if (options_.read_only) {

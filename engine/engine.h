@@ -67,7 +67,10 @@ class Engine {
                        ExpectedVersion expected, const std::vector<EventInput>& events,
                        std::function<void(Result<AppendResult>)> done);
 
-  // JSON form of a stored event (docs/api.md "Event JSON").
+  // JSON form of a stored event (docs/api.md "Event JSON"), as text: built
+  // directly (the payload is FlatBuffers' own JSON), no DOM in between.
+  static std::string EventToJsonText(const Event& e);
+  // The same as a DOM, for callers that edit it.
   static nlohmann::json EventToJson(const Event& e);
 
   // Waits until the views include `lsn` (read-your-writes).

@@ -21,6 +21,11 @@ void PrintJsonLine(const nlohmann::json& j) {
   std::fwrite(s.data(), 1, s.size(), stdout);
 }
 
+void PrintTextLine(std::string s) {
+  s.push_back('\n');
+  std::fwrite(s.data(), 1, s.size(), stdout);
+}
+
 bool ParseExpectedVersion(const std::string& text, ExpectedVersion* out) {
   if (text.empty() || text == "any") {
     *out = ExpectedVersion::Any();
@@ -182,7 +187,7 @@ void AddLogCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         Result<std::vector<Event>> batch = rf->stream.empty() ? log.ReadAll(next, chunk)
                                                               : log.ReadStream(rf->stream, next, chunk);
         if (!batch.ok()) return Fail(batch.status());
-        for (const Event& ev : *batch) PrintJsonLine(Engine::EventToJson(ev));
+        for (const Event& ev : *batch) PrintTextLine(Engine::EventToJsonText(ev));
         if (batch->size() < chunk) break;
         left -= batch->size();
         next = rf->stream.empty() ? batch->back().lsn + 1 : batch->back().stream_version + 1;
@@ -222,7 +227,7 @@ void AddLogCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       while (!g_interrupted) {
         Result<std::vector<Event>> batch = log.ReadAll(next, 1024);
         if (!batch.ok()) return Fail(batch.status());
-        for (const Event& ev : *batch) PrintJsonLine(Engine::EventToJson(ev));
+        for (const Event& ev : *batch) PrintTextLine(Engine::EventToJsonText(ev));
         std::fflush(stdout);
         if (!batch->empty()) {
           next = batch->back().lsn + 1;

@@ -91,6 +91,19 @@ TEST_SUITE("engine/engine") {
     CHECK(j["event_id"] == "3f2b8c4e-9a1d-4e5f-8b7a-1c2d3e4f5a6b");
   }
 
+  TEST_CASE("EventJsonIsValidForAnyActorBytes") {
+    TempDir dir;
+    auto e = OpenEngine(dir.path());
+    AppendRequest r = MakeRequest("s", 1);
+    r.actor.id = std::string("a\"b\\c\x01\xff\xc3\xa9", 9);
+    REQUIRE(e->log().Append(r).ok());
+    const std::string text = Engine::EventToJsonText(e->log().ReadEvent(1).value());
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j["actor"]["id"] == "a\"b\\c\u0001\xef\xbf\xbd\xc3\xa9");
+    CHECK(j["version"] == 1);
+  }
+
   TEST_CASE("UnknownTypeFromANewerWriterIsShownRaw") {
     TempDir dir;
     auto e = OpenEngine(dir.path());
