@@ -73,6 +73,15 @@ struct Server::Impl {
 
   std::optional<net::io_context> ioc_holder{std::in_place};
   net::io_context& ioc = *ioc_holder;
+  // Replies may come from other threads (the log's completer) after a
+  // shutdown whose grace period ran out: they post to the io_context only
+  // while this gate is open; Wait() closes it before destroying the context.
+  struct ReplyGate {
+    std::mutex mu;
+    bool open = true;
+  };
+  std::shared_ptr<ReplyGate> gate = std::make_shared<ReplyGate>();
+
   // Keeps the workers running while requests wait outside Asio (an append
   // waiting for its fsync has no pending I/O); released by the stopper.
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -248,10 +257,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
     auto self = shared_from_this();
     auto replied = std::make_shared<std::atomic<bool>>(false);
-    Reply reply = [self, replied, start](Response r) {
+    Reply reply = [self, replied, start, gate = srv_.gate](Response r) {
       if (replied->exchange(true)) return;  // a handler replies once
-      net::post(self->stream_.get_executor(),
-                [self, r = std::move(r), start]() mutable { self->Send(std::move(r), self->route_name_, start); });
+      std::lock_guard<std::mutex> l(gate->mu);
+      if (!gate->open) return;  // the server is gone; the connection with it
+      net::post(self->stream_.get_executor(), [self, r = std::move(r), start]() mutable {
+        self->Send(std::move(r), self->route_name_, start);
+      });
     };
     try {
       route.handler(req, reply);
@@ -521,8 +533,11 @@ void Server::Impl::BeginShutdown() {
   stopper = std::thread([this] {
     {
       std::unique_lock<std::mutex> l(stop_mu);
-      if (!stop_cv.wait_for(l, options.shutdown_grace, [&] { return inflight.load() == 0; })) {
-        spdlog::warn("shutdown grace over with {} request(s) in flight", inflight.load());
+      // In-flight requests always finish (the log completes every append,
+      // with an error if need be), and their replies need the io_context:
+      // wait for them, warning each grace period.
+      while (!stop_cv.wait_for(l, options.shutdown_grace, [&] { return inflight.load() == 0; })) {
+        spdlog::warn("shutdown: still {} request(s) in flight", inflight.load());
       }
     }
     subs_stop.store(true);
@@ -619,6 +634,10 @@ void Server::Wait() {
   if (s.started.load() && s.ioc_holder) {
     // Destroying the stopped io_context destroys the sessions still waiting
     // in it, which closes their connections: idle keep-alive clients see EOF.
+    {
+      std::lock_guard<std::mutex> l(s.gate->mu);
+      s.gate->open = false;
+    }
     s.acceptor.reset();
     s.signals.reset();
     s.work.reset();

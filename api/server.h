@@ -9,8 +9,8 @@
 // (api/router.h), logged (spdlog, no secrets) and measured (/metrics).
 // Appends do not block a worker: they complete when the log acknowledges
 // them. Server-Sent Events subscriptions each get their own thread.
-// Shutdown() stops accepting, lets in-flight requests finish (up to a grace
-// period), then stops.
+// Shutdown() stops accepting, lets in-flight requests finish (warning every
+// grace period while they have not), closes idle connections, then stops.
 //
 // Thread-safety: Start, Shutdown and Wait may be called from any thread.
 
@@ -41,7 +41,7 @@ struct ServerOptions {
   double key_burst = 0;
   double ip_rate = 0;    // requests/s per client IP; 0 = unlimited
   double ip_burst = 0;
-  std::chrono::milliseconds shutdown_grace{10000};
+  std::chrono::milliseconds shutdown_grace{10000};  // warn when in-flight requests take longer
   bool handle_signals = false;  // SIGINT/SIGTERM start a graceful shutdown
 };
 

@@ -52,7 +52,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       ->envname("LOGBOOK_RATE_PER_IP")->capture_default_str();
   serve->add_option("--burst-per-ip", f->o.ip_burst, "Burst per client IP")
       ->envname("LOGBOOK_BURST_PER_IP")->capture_default_str();
-  serve->add_option("--shutdown-grace-ms", f->grace_ms, "How long in-flight requests may take on shutdown")
+  serve->add_option("--shutdown-grace-ms", f->grace_ms, "On shutdown, warn this often while requests are in flight")
       ->envname("LOGBOOK_SHUTDOWN_GRACE_MS")->capture_default_str();
   serve->callback([&g, run, f] {
     *run = [&g, f] {
