@@ -237,8 +237,32 @@ Status Engine::WaitForViews(uint64_t lsn, std::chrono::milliseconds timeout) {
 }
 
 Result<std::vector<AuditHit>> Engine::QueryAudit(const AuditQuery& q) {
-  auto reader = NewRocksViewReader(log_->db(), log_->views_cf(), AuditIndexProjection::kName);
-  return AuditIndexProjection::Query(*reader, q);
+  if (q.tenant || q.actor || q.type) {
+    auto reader = NewRocksViewReader(log_->db(), log_->views_cf(), AuditIndexProjection::kName);
+    return AuditIndexProjection::Query(*reader, q);
+  }
+  // By time alone: recorded_at never decreases with the LSN, so the range is
+  // a run of LSNs starting after the last event before `from`.
+  Result<uint64_t> before = LsnAtTime(q.from_us - 1);
+  if (!before.ok()) return before.status();
+  std::vector<AuditHit> hits;
+  Status inner;
+  Status s = log_->ScanRecords(*before + 1, [&](uint64_t lsn, std::string_view rec) {
+    Event e;
+    inner = DecodeRecordHeader(rec, &e);
+    if (!inner.ok()) {
+      inner = Status::Corruption("LSN " + std::to_string(lsn) + ": " + inner.message());
+      return false;
+    }
+    if (e.recorded_at_us >= q.to_us) return false;
+    if (e.recorded_at_us >= q.from_us) {
+      hits.push_back({lsn, e.recorded_at_us, e.type, e.tenant, e.actor.id});
+    }
+    return hits.size() < q.limit;
+  });
+  if (!inner.ok()) return inner;
+  if (!s.ok()) return s;
+  return hits;
 }
 
 Result<nlohmann::json> Engine::Stats() {

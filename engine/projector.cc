@@ -1,7 +1,6 @@
 #include "engine/projector.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include "log/coding.h"
 #include "projections/view_store.h"

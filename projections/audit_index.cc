@@ -1,5 +1,8 @@
 #include "projections/audit_index.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "log/coding.h"
 #include "log/event_types.h"
 
@@ -48,7 +51,6 @@ Status AuditIndexProjection::Apply(const Event& e, ViewTxn& txn) {
   std::string yk = "y";
   PutType(&yk, e.type);
   txn.Put(yk + suffix, value);
-  txn.Put("z" + suffix, value);
   return Status::OK();
 }
 
@@ -62,7 +64,7 @@ Result<std::vector<AuditHit>> AuditIndexProjection::Query(ViewReader& r, const A
   } else if (q.tenant) {
     prefix = "t" + *q.tenant + '\0';
   } else {
-    prefix = "z";
+    return Status::InvalidArgument("audit query needs a tenant, an actor or a type");
   }
   std::string start = prefix;
   coding::PutFixed64BE(&start, static_cast<uint64_t>(std::max<int64_t>(q.from_us, 0)));
@@ -95,12 +97,31 @@ Result<std::vector<AuditHit>> AuditIndexProjection::Query(ViewReader& r, const A
 }
 
 Result<nlohmann::json> AuditIndexProjection::Dump(ViewReader& reader) {
-  AuditQuery q;
-  q.limit = 100000;
-  Result<std::vector<AuditHit>> hits = Query(reader, q);
-  if (!hits.ok()) return hits.status();
+  // Every event is under exactly one "y" (type) key: list them in time order.
+  std::vector<AuditHit> hits;
+  Status bad;
+  Status s = reader.Scan("y", [&](std::string_view k, std::string_view v) {
+    if (k.size() != 19) {
+      bad = Status::Corruption("audit_index: key of bad length");
+      return false;
+    }
+    AuditHit h;
+    h.recorded_at_us = static_cast<int64_t>(coding::DecodeFixed64BE(k.data() + 3));
+    h.lsn = coding::DecodeFixed64BE(k.data() + 11);
+    if (!DecodeValue(v, &h)) {
+      bad = Status::Corruption("audit_index: value of bad length");
+      return false;
+    }
+    hits.push_back(std::move(h));
+    return true;
+  });
+  if (!bad.ok()) return bad;
+  if (!s.ok()) return s;
+  std::sort(hits.begin(), hits.end(), [](const AuditHit& a, const AuditHit& b) {
+    return std::tie(a.recorded_at_us, a.lsn) < std::tie(b.recorded_at_us, b.lsn);
+  });
   nlohmann::json entries = nlohmann::json::array();
-  for (const auto& h : *hits) {
+  for (const auto& h : hits) {
     entries.push_back({{"lsn", h.lsn},
                        {"recorded_at_us", h.recorded_at_us},
                        {"type", EventTypeName(h.type)},
@@ -109,6 +130,5 @@ Result<nlohmann::json> AuditIndexProjection::Dump(ViewReader& reader) {
   }
   return nlohmann::json{{"entries", std::move(entries)}};
 }
-
 
 }  // namespace logbook

@@ -5,7 +5,8 @@
 //   "t" tenant 0x00 ts lsn   by tenant
 //   "a" actor  0x00 ts lsn   by actor id
 //   "y" type(u16 BE) ts lsn  by event type
-//   "z" ts lsn               by time
+// A query by time alone needs no index: recorded_at never decreases with the
+// LSN, so the engine scans the log's LSN range instead (Engine::QueryAudit).
 // Every value is: type u16 BE | tenant | 0x00 | actor id, so a query filters
 // on the other criteria without reading the log.
 
@@ -34,12 +35,12 @@ class AuditIndexProjection : public Projection {
  public:
   static constexpr std::string_view kName = "audit_index";
   std::string_view name() const override { return kName; }
-  uint32_t version() const override { return 1; }
+  uint32_t version() const override { return 2; }
   Status Apply(const Event& e, ViewTxn& txn) override;
   Result<nlohmann::json> Dump(ViewReader& reader) override;
 
   // Hits in time order (then LSN), served from the most selective index
-  // given: actor, then type, then tenant, then time.
+  // given: actor, then type, then tenant. Needs at least one of them.
   static Result<std::vector<AuditHit>> Query(ViewReader& r, const AuditQuery& q);
 };
 

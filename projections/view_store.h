@@ -4,21 +4,25 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "projections/projection.h"
 
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
-class WriteBatchWithIndex;
 class WriteBatch;
 }  // namespace rocksdb
 
 namespace logbook {
 
 // A batch of view changes over RocksDB. Reads see the batch's own writes on
-// top of the database. Not thread-safe.
+// top of the database (an ordered in-memory overlay; cheaper than RocksDB's
+// WriteBatchWithIndex for the many small read-modify-writes of a fold).
+// Not thread-safe.
 class RocksViewBatch {
  public:
   RocksViewBatch(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* views_cf);
@@ -27,15 +31,21 @@ class RocksViewBatch {
   std::unique_ptr<ViewTxn> ForView(std::string_view view);
   // Put into another column family in the same batch (projection checkpoints).
   void PutRaw(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string_view value);
+  // Every change of the batch, ready for DB::Write.
   rocksdb::WriteBatch* GetWriteBatch();
   rocksdb::DB* db() const { return db_; }
   rocksdb::ColumnFamilyHandle* cf() const { return cf_; }
-  rocksdb::WriteBatchWithIndex* wbwi() const { return wbwi_.get(); }
+
+  // The overlay: full key -> value, or nullopt for a deletion.
+  using Overlay = std::map<std::string, std::optional<std::string>, std::less<>>;
+  Overlay& overlay() { return overlay_; }
 
  private:
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* cf_;
-  std::unique_ptr<rocksdb::WriteBatchWithIndex> wbwi_;
+  Overlay overlay_;
+  std::vector<std::tuple<rocksdb::ColumnFamilyHandle*, std::string, std::string>> raw_;
+  std::unique_ptr<rocksdb::WriteBatch> batch_;
 };
 
 // Read-only access to a view as stored in RocksDB.

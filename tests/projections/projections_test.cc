@@ -3,6 +3,9 @@
 #include "projections/audit_index.h"
 #include "projections/stream_stats.h"
 #include "projections/view_store.h"
+#include "tests/test_util.h"
+
+#include <rocksdb/db.h>
 
 using namespace logbook;
 
@@ -80,8 +83,50 @@ TEST_SUITE("projections") {
     REQUIRE(hits.size() == 1);
     CHECK(hits[0].actor == "alice");
     AuditQuery range;
+    range.tenant = "acme";
     range.from_us = 100;
-    range.to_us = 300;
-    CHECK(AuditIndexProjection::Query(txn, range).value().size() == 2);
+    range.to_us = 200;
+    CHECK(AuditIndexProjection::Query(txn, range).value().size() == 1);
+    // Time alone is served by the engine from the log, not by this view.
+    AuditQuery time_only;
+    CHECK(AuditIndexProjection::Query(txn, time_only).status().IsInvalidArgument());
+  }
+}
+
+TEST_SUITE("projections/view_store") {
+  TEST_CASE("BatchReadsItsOwnWritesOverTheStoredView") {
+    logbook::test::TempDir dir;
+    auto log = Log::Open(logbook::test::TestLogOptions(dir.path())).value();
+    {
+      RocksViewBatch b(log->db(), log->views_cf());
+      auto t = b.ForView("v");
+      t->Put("a1", "x");
+      t->Put("a3", "x");
+      t->Put("a5", "x");
+      t->Put("b1", "other prefix");
+      auto other = b.ForView("w");
+      other->Put("a2", "another view");
+      REQUIRE(log->db()->Write(rocksdb::WriteOptions(), b.GetWriteBatch()).ok());
+    }
+    RocksViewBatch b(log->db(), log->views_cf());
+    auto t = b.ForView("v");
+    t->Put("a2", "new");
+    t->Put("a3", "changed");
+    t->Delete("a5");
+    CHECK(t->Get("a3").value().value() == "changed");
+    CHECK_FALSE(t->Get("a5").value().has_value());
+    CHECK(t->Get("a1").value().value() == "x");
+    std::vector<std::string> seen;
+    REQUIRE(t->Scan("a", [&](std::string_view k, std::string_view v) {
+                 seen.push_back(std::string(k) + "=" + std::string(v));
+                 return true;
+               }).ok());
+    CHECK(seen == std::vector<std::string>{"a1=x", "a2=new", "a3=changed"});
+    seen.clear();
+    REQUIRE(t->Scan("a", "a2", [&](std::string_view k, std::string_view) {
+                 seen.push_back(std::string(k));
+                 return seen.size() < 1;
+               }).ok());
+    CHECK(seen == std::vector<std::string>{"a2"});
   }
 }
