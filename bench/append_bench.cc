@@ -51,107 +51,60 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/version.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cinttypes>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "bench/bench_common.h"
 #include "log/log.h"
-#include "log/record.h"
 #include "log/status.h"
 
+namespace logbook::bench {
 namespace {
 
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-constexpr uint16_t kEventType = 100;
 constexpr int kTargetThreads = 64;
 constexpr double kTargetAppendsPerSec = 100'000;
 constexpr double kTargetP99Us = 2'000;
 constexpr double kTargetBatchEventsPerSec = 500'000;
+constexpr int kTargetWidth = 44;  // of the "what" column of PrintTarget
 
 // ---------------------------------------------------------------- flags
 
-struct Flags {
+struct Flags : CommonFlags {
+  Flags() : CommonFlags(/*default_seconds=*/3) {}
   std::string dir;  // empty: a fresh directory under /tmp
-  double seconds = 3;
-  double warmup = 0.5;
-  bool warmup_set = false;
   size_t payload = 200;
   std::vector<int> threads = {1, 4, 16, 64};
   size_t batch = 100;
   std::vector<int> batch_threads = {1, 4, 16};
-  bool quick = false;
 };
 
-void PrintHelp(const char* argv0) {
-  std::printf(
-      "Usage: %s [options]\n"
-      "\n"
-      "Measures durable appends to logbook::Log (events/s and acknowledgement latency)\n"
-      "with 1..N concurrent producers and in batches, next to two baselines from the\n"
-      "same disk: raw RocksDB Put(sync=true) and pwrite+fdatasync.\n"
-      "\n"
-      "Options:\n"
-      "  --dir PATH            parent of the per-case data directories (default: a\n"
-      "                        fresh /tmp/append_bench.XXXXXX, removed at exit)\n"
-      "  --seconds S           measured seconds per case (default 3)\n"
-      "  --warmup S            unmeasured warm-up per case (default 0.5; 0.2 with --quick)\n"
-      "  --payload N           payload / value bytes per event (default 200)\n"
-      "  --threads LIST        producer counts, comma-separated (default 1,4,16,64)\n"
-      "  --batch N             events per request in the batch cases (default 100)\n"
-      "  --batch-threads LIST  producer counts for the batch cases (default 1,4,16)\n"
-      "  --quick               1 second per case, for smoke tests\n"
-      "  --help                this text\n"
-      "\n"
-      "Exit status: 0 when every case ran (whether or not targets were met), 1 on\n"
-      "errors, 2 on bad usage.\n",
-      argv0);
-}
-
-bool ParseDouble(std::string_view s, double* out) {
-  std::string copy(s);
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || errno != 0 || end != copy.c_str() + copy.size() || !std::isfinite(v)) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-bool ParseSize(std::string_view s, size_t* out) {
-  if (s.empty() || s.size() > 12) return false;
-  size_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<size_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
+// The --help text after "Usage:" and before --quick (see PrintHelp).
+constexpr char kHelp[] =
+    "Measures durable appends to logbook::Log (events/s and acknowledgement latency)\n"
+    "with 1..N concurrent producers and in batches, next to two baselines from the\n"
+    "same disk: raw RocksDB Put(sync=true) and pwrite+fdatasync.\n"
+    "\n"
+    "Options:\n"
+    "  --dir PATH            parent of the per-case data directories (default: a\n"
+    "                        fresh /tmp/append_bench.XXXXXX, removed at exit)\n"
+    "  --seconds S           measured seconds per case (default 3)\n"
+    "  --warmup S            unmeasured warm-up per case (default 0.5; 0.2 with --quick)\n"
+    "  --payload N           payload / value bytes per event (default 200)\n"
+    "  --threads LIST        producer counts, comma-separated (default 1,4,16,64)\n"
+    "  --batch N             events per request in the batch cases (default 100)\n"
+    "  --batch-threads LIST  producer counts for the batch cases (default 1,4,16)\n";
 
 bool ParseIntList(std::string_view s, std::vector<int>* out) {
   std::vector<int> v;
@@ -170,341 +123,25 @@ bool ParseIntList(std::string_view s, std::vector<int>* out) {
   return true;
 }
 
-// Returns 0 to run, -1 after --help, 2 on bad usage.
+// Returns 0 to run, -1 after --help, 2 on bad usage. --quick overrides --seconds.
 int ParseFlags(int argc, char** argv, Flags* f) {
-  auto usage = [&](const std::string& msg) {
-    std::fprintf(stderr, "append_bench: %s (see --help)\n", msg.c_str());
-    return 2;
+  const std::vector<ValueFlag> flags = {
+      PathFlag("--dir", "--dir needs a path", &f->dir),
+      {"--payload",
+       [f](std::string_view v) { return ParseSize(v, &f->payload) && f->payload <= (4u << 20); },
+       "--payload needs a byte count up to 4 MiB"},
+      {"--threads", [f](std::string_view v) { return ParseIntList(v, &f->threads); },
+       "--threads needs a list like 1,4,16,64"},
+      {"--batch",
+       [f](std::string_view v) {
+         return ParseSize(v, &f->batch) && f->batch != 0 && f->batch <= 10000;
+       },
+       "--batch needs a count in 1..10000"},
+      {"--batch-threads", [f](std::string_view v) { return ParseIntList(v, &f->batch_threads); },
+       "--batch-threads needs a list like 1,4"},
   };
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::optional<std::string_view> inline_value;
-    if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      inline_value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    }
-    auto value = [&](std::string_view* out) {
-      if (inline_value) {
-        *out = *inline_value;
-        return true;
-      }
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string_view v;
-    if (arg == "--help" || arg == "-h") {
-      PrintHelp(argv[0]);
-      return -1;
-    } else if (arg == "--quick") {
-      f->quick = true;
-    } else if (arg == "--dir") {
-      if (!value(&v) || v.empty()) return usage("--dir needs a path");
-      f->dir = std::string(v);
-    } else if (arg == "--seconds") {
-      if (!value(&v) || !ParseDouble(v, &f->seconds) || f->seconds <= 0) {
-        return usage("--seconds needs a positive number");
-      }
-    } else if (arg == "--warmup") {
-      if (!value(&v) || !ParseDouble(v, &f->warmup) || f->warmup < 0) {
-        return usage("--warmup needs a number >= 0");
-      }
-      f->warmup_set = true;
-    } else if (arg == "--payload") {
-      if (!value(&v) || !ParseSize(v, &f->payload) || f->payload > (4u << 20)) {
-        return usage("--payload needs a byte count up to 4 MiB");
-      }
-    } else if (arg == "--threads") {
-      if (!value(&v) || !ParseIntList(v, &f->threads)) {
-        return usage("--threads needs a list like 1,4,16,64");
-      }
-    } else if (arg == "--batch") {
-      if (!value(&v) || !ParseSize(v, &f->batch) || f->batch == 0 || f->batch > 10000) {
-        return usage("--batch needs a count in 1..10000");
-      }
-    } else if (arg == "--batch-threads") {
-      if (!value(&v) || !ParseIntList(v, &f->batch_threads)) {
-        return usage("--batch-threads needs a list like 1,4");
-      }
-    } else {
-      return usage("unknown argument '" + std::string(arg) + "'");
-    }
-  }
-  if (f->quick) {
-    f->seconds = 1;
-    if (!f->warmup_set) f->warmup = 0.2;
-  }
-  return 0;
+  return ParseArgs(argc, argv, "append_bench", kHelp, QuickSeconds::kOverride, f, flags);
 }
-
-// ---------------------------------------------------------------- formatting
-
-// 1234567.8 -> "1,234,568".
-std::string Grouped(double v) {
-  if (!std::isfinite(v)) return "-";
-  const bool neg = v < 0;
-  const uint64_t n = static_cast<uint64_t>(std::llround(std::fabs(v)));
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return neg ? "-" + out : out;
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  return buf;
-}
-
-// ---------------------------------------------------------------- measurement
-
-struct Latency {
-  double p50_us = 0;
-  double p99_us = 0;
-  double p999_us = 0;
-  double max_us = 0;
-};
-
-// Nearest-rank percentiles; sorts `ns`.
-Latency Summarize(std::vector<int64_t>* ns) {
-  Latency l;
-  if (ns->empty()) return l;
-  std::sort(ns->begin(), ns->end());
-  auto at = [&](double q) {
-    const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(ns->size())));
-    return static_cast<double>((*ns)[std::clamp<size_t>(rank, 1, ns->size()) - 1]) / 1000.0;
-  };
-  l.p50_us = at(0.50);
-  l.p99_us = at(0.99);
-  l.p999_us = at(0.999);
-  l.max_us = static_cast<double>(ns->back()) / 1000.0;
-  return l;
-}
-
-struct CaseResult {
-  int threads = 0;
-  size_t events_per_op = 1;
-  uint64_t ops = 0;  // calls counted in the window
-  double seconds = 0;
-  double cpu_cores = 0;
-  Latency lat;
-  double ops_per_sec() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
-  double events_per_sec() const { return ops_per_sec() * static_cast<double>(events_per_op); }
-};
-
-// Shared between the timer (main thread) and the workers of one case.
-class Control {
- public:
-  bool measuring() const { return measuring_.load(std::memory_order_acquire); }
-  bool stopped() const { return stop_.load(std::memory_order_acquire); }
-  void StartMeasuring() { measuring_.store(true, std::memory_order_release); }
-  void Stop() { stop_.store(true, std::memory_order_release); }
-  void Fail(std::string msg) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (error_.empty()) error_ = std::move(msg);
-    }
-    Stop();
-  }
-  std::string error() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return error_;
-  }
-
- private:
-  std::atomic<bool> measuring_{false};
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;
-  std::string error_;
-};
-
-double ProcessCpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
-
-struct Timing {
-  double warmup = 0.5;
-  double seconds = 3;
-};
-
-// A worker does one timed operation per Execute(); Prepare() runs before each
-// one, untimed. Both run on the worker's own thread.
-//   struct Worker { void Prepare(); bool Execute(std::string* error); };
-// `make_worker(t)` builds worker t (on the main thread). `on_window(false)` /
-// `on_window(true)` run on the main thread at the start / end of the window.
-template <typename MakeWorker>
-std::optional<CaseResult> RunCase(int threads, size_t events_per_op, const Timing& timing,
-                                  MakeWorker make_worker, std::string* error,
-                                  const std::function<void(bool)>& on_window = nullptr) {
-  using Worker = decltype(make_worker(0));
-  std::vector<Worker> workers;
-  workers.reserve(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) workers.push_back(make_worker(t));
-
-  Control ctl;
-  std::vector<std::vector<int64_t>> lat(static_cast<size_t>(threads));
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      Worker& w = workers[static_cast<size_t>(t)];
-      std::vector<int64_t>& mine = lat[static_cast<size_t>(t)];
-      mine.reserve(1 << 16);
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      std::string err;
-      while (!ctl.stopped()) {
-        w.Prepare();
-        const bool counted = ctl.measuring();
-        const Clock::time_point t0 = Clock::now();
-        if (!w.Execute(&err)) {
-          ctl.Fail("thread " + std::to_string(t) + ": " + err);
-          return;
-        }
-        const Clock::time_point t1 = Clock::now();
-        if (counted && !ctl.stopped()) {
-          mine.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-        }
-      }
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  go.store(true, std::memory_order_release);
-
-  auto sleep_unless_failed = [&](double seconds) {
-    const Clock::time_point until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                       std::chrono::duration<double>(seconds));
-    while (!ctl.stopped() && Clock::now() < until) {
-      std::this_thread::sleep_for(
-          std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(20)));
-    }
-  };
-  sleep_unless_failed(timing.warmup);
-  if (on_window) on_window(false);
-  const double cpu0 = ProcessCpuSeconds();
-  const Clock::time_point w0 = Clock::now();
-  ctl.StartMeasuring();
-  sleep_unless_failed(timing.seconds);
-  ctl.Stop();
-  const Clock::time_point w1 = Clock::now();
-  const double cpu1 = ProcessCpuSeconds();
-  if (on_window) on_window(true);
-  for (auto& th : pool) th.join();
-
-  if (std::string e = ctl.error(); !e.empty()) {
-    *error = e;
-    return std::nullopt;
-  }
-  CaseResult r;
-  r.threads = threads;
-  r.events_per_op = events_per_op;
-  r.seconds = std::chrono::duration<double>(w1 - w0).count();
-  r.cpu_cores = r.seconds > 0 ? (cpu1 - cpu0) / r.seconds : 0;
-  std::vector<int64_t> all;
-  size_t total = 0;
-  for (const auto& v : lat) total += v.size();
-  all.reserve(total);
-  for (auto& v : lat) {
-    all.insert(all.end(), v.begin(), v.end());
-    std::vector<int64_t>().swap(v);
-  }
-  r.ops = all.size();
-  r.lat = Summarize(&all);
-  return r;
-}
-
-// Random-ish bytes: a per-thread buffer filled by splitmix64; payloads are
-// windows into it at a moving offset, so consecutive payloads differ.
-class PayloadSource {
- public:
-  PayloadSource(size_t payload, uint64_t seed) : payload_(payload) {
-    buf_.resize(payload + 8192);
-    uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < buf_.size(); i += 8) {
-      x += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = x;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      z ^= z >> 31;
-      std::memcpy(&buf_[i], &z, std::min<size_t>(8, buf_.size() - i));
-    }
-  }
-  std::string_view Next() {
-    off_ = (off_ + 61) % 8192;
-    return std::string_view(buf_).substr(off_, payload_);
-  }
-
- private:
-  size_t payload_;
-  size_t off_ = 0;
-  std::string buf_;
-};
-
-// ---------------------------------------------------------------- directories
-
-// The parent of all case directories. A generated one is removed at exit.
-class BenchRoot {
- public:
-  bool Init(const std::string& dir, std::string* error) {
-    if (dir.empty()) {
-      char tmpl[] = "/tmp/append_bench.XXXXXX";
-      if (mkdtemp(tmpl) == nullptr) {
-        *error = std::string("mkdtemp: ") + std::strerror(errno);
-        return false;
-      }
-      path_ = tmpl;
-      owned_ = true;
-      return true;
-    }
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      *error = "cannot create '" + dir + "': " + ec.message();
-      return false;
-    }
-    path_ = dir;
-    return true;
-  }
-  ~BenchRoot() {
-    if (!owned_) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);  // best effort
-  }
-  const std::string& path() const { return path_; }
-
-  // A fresh, empty directory for one case: <root>/<name>.<pid>.<n>.
-  bool NewCaseDir(const std::string& name, std::string* out, std::string* error) {
-    const std::string p =
-        path_ + "/" + name + "." + std::to_string(getpid()) + "." + std::to_string(next_++);
-    std::error_code ec;
-    if (!fs::create_directory(p, ec)) {
-      *error = "cannot create a fresh case directory '" + p + "'" +
-               (ec ? ": " + ec.message() : ": it already exists");
-      return false;
-    }
-    *out = p;
-    return true;
-  }
-  static void RemoveCaseDir(const std::string& p) {
-    std::error_code ec;
-    fs::remove_all(p, ec);  // best effort: a leftover directory is harmless
-  }
-
- private:
-  std::string path_;
-  bool owned_ = false;
-  int next_ = 0;
-};
 
 // ---------------------------------------------------------------- cases
 
@@ -542,12 +179,12 @@ std::optional<CaseResult> RunFdatasync(BenchRoot& root, const Flags& f, const Ti
     return std::nullopt;
   }
   std::optional<CaseResult> r = RunCase(
-      1, 1, timing,
-      [&](int t) {
+      1, timing,
+      [&](int t, std::string*) {
         FdatasyncWorker w;
         w.fd = fd;
         w.src = std::make_unique<PayloadSource>(f.payload, static_cast<uint64_t>(t) + 1);
-        return w;
+        return std::optional<FdatasyncWorker>(std::move(w));
       },
       error);
   close(fd);
@@ -596,13 +233,13 @@ std::optional<CaseResult> RunRocksPut(BenchRoot& root, const Flags& f, const Tim
   }
   std::unique_ptr<rocksdb::DB> db(raw);
   std::optional<CaseResult> r = RunCase(
-      threads, 1, timing,
-      [&](int t) {
+      threads, timing,
+      [&](int t, std::string*) {
         RocksPutWorker w;
         w.db = db.get();
         w.thread = t;
         w.src = std::make_unique<PayloadSource>(f.payload, static_cast<uint64_t>(t) + 1);
-        return w;
+        return std::optional<RocksPutWorker>(std::move(w));
       },
       error);
   (void)db->Close();  // benchmark data: nothing to keep on a close error
@@ -612,46 +249,6 @@ std::optional<CaseResult> RunRocksPut(BenchRoot& root, const Flags& f, const Tim
 }
 
 // (3), (4) logbook::Log::Append.
-struct AppendWorker {
-  logbook::Log* log = nullptr;
-  std::string stream;
-  size_t batch = 1;
-  uint64_t version = 0;  // the stream's version, as this worker (its only writer) knows it
-  std::unique_ptr<PayloadSource> src;
-  logbook::AppendRequest req;
-  void Prepare() {
-    req = logbook::AppendRequest();
-    req.stream = stream;
-    req.actor.id = "bench";
-    req.expected = logbook::ExpectedVersion::Any();
-    req.events.resize(batch);
-    for (auto& e : req.events) {
-      e.type = kEventType;
-      e.event_id = logbook::RandomEventId();
-      e.payload.assign(src->Next());
-    }
-  }
-  bool Execute(std::string* error) {
-    logbook::Result<logbook::AppendResult> r = log->Append(std::move(req));
-    if (!r.ok()) {
-      *error = "Append to '" + stream + "' failed: " + r.status().ToString();
-      return false;
-    }
-    if (r->deduplicated || r->last_version != version + batch ||
-        r->last_lsn - r->first_lsn + 1 != batch || r->event_ids.size() != batch) {
-      *error = "Append to '" + stream + "' returned an unexpected result: versions " +
-               std::to_string(r->first_version) + ".." + std::to_string(r->last_version) +
-               " (expected " + std::to_string(version + 1) + ".." +
-               std::to_string(version + batch) + "), LSNs " + std::to_string(r->first_lsn) + ".." +
-               std::to_string(r->last_lsn) +
-               ", deduplicated=" + (r->deduplicated ? "true" : "false");
-      return false;
-    }
-    version = r->last_version;
-    return true;
-  }
-};
-
 struct LogCaseResult {
   CaseResult c;
   uint64_t groups = 0;              // group commits in the window
@@ -668,51 +265,20 @@ std::optional<LogCaseResult> RunLogAppend(BenchRoot& root, const Flags& f, const
                        error)) {
     return std::nullopt;
   }
-  logbook::LogOptions options;
-  options.dir = dir;
-  options.create_if_missing = true;
-  logbook::Result<std::unique_ptr<logbook::Log>> opened = logbook::Log::Open(options);
-  if (!opened.ok()) {
-    *error = "opening the log at '" + dir + "': " + opened.status().ToString();
-    BenchRoot::RemoveCaseDir(dir);
-    return std::nullopt;
-  }
-  std::unique_ptr<logbook::Log> log = std::move(opened).value();
-  logbook::LogStats s0;
-  logbook::LogStats s1;
-  std::optional<CaseResult> r = RunCase(
-      threads, batch, timing,
-      [&](int t) {
-        AppendWorker w;
-        w.log = log.get();
-        w.stream = "bench/" + std::to_string(t);
-        w.batch = batch;
-        w.src = std::make_unique<PayloadSource>(f.payload, static_cast<uint64_t>(t) + 1);
-        return w;
-      },
-      error, [&](bool end) { (end ? s1 : s0) = log->stats(); });
-  std::optional<LogCaseResult> out;
-  if (r) {
-    out.emplace();
-    out->c = *r;
-    out->groups = s1.group_commits - s0.group_commits;
-    out->group_appends = s1.appends - s0.appends;
-    out->group_events = s1.events - s0.events;
-    out->total = log->stats();
-    out->max_group_requests = out->total.max_group_requests;
-    if (logbook::Status h = log->health(); !h.ok()) {
-      *error = "the log reports an error after the case: " + h.ToString();
-      out.reset();
-    }
-  }
-  log.reset();  // drains and closes before the directory goes
+  std::optional<LogCase> r = RunLogCase(dir, threads, batch, f.payload, "", timing, error);
   BenchRoot::RemoveCaseDir(dir);
+  if (!r) return std::nullopt;
+  LogCaseResult out;
+  out.c = r->c;
+  out.groups = r->s1.group_commits - r->s0.group_commits;
+  out.group_appends = r->s1.appends - r->s0.appends;
+  out.group_events = r->s1.events - r->s0.events;
+  out.total = r->total;
+  out.max_group_requests = out.total.max_group_requests;
   return out;
 }
 
 // ---------------------------------------------------------------- output
-
-void PrintSection(const std::string& title) { std::printf("\n== %s ==\n", title.c_str()); }
 
 constexpr char kLatencyHeader[] = "  p50 µs    p99 µs   p999 µs    max µs   cpu";
 
@@ -748,19 +314,6 @@ void PrintLogRow(const LogCaseResult& r) {
               r.groups ? Fixed(static_cast<double>(r.group_appends) / groups, 1).c_str() : "-",
               r.groups ? Fixed(static_cast<double>(r.group_events) / groups, 1).c_str() : "-",
               Grouped(static_cast<double>(r.max_group_requests)).c_str());
-}
-
-// Right-aligns `s` to `width` columns; "µ" is two bytes but one column.
-std::string PadLeft(const std::string& s, size_t width) {
-  size_t cols = 0;
-  for (unsigned char c : s) cols += (c & 0xC0) != 0x80;
-  return cols >= width ? s : std::string(width - cols, ' ') + s;
-}
-
-void PrintTarget(const std::string& what, const std::string& measured, const std::string& target,
-                 bool pass) {
-  std::printf("  %-44s %s   %s %s\n", what.c_str(), PadLeft(measured, 12).c_str(),
-              PadLeft(target, 13).c_str(), pass ? "PASS" : "MISS");
 }
 
 std::string JoinInts(const std::vector<int>& v) {
@@ -831,14 +384,15 @@ void PrintTargets(const Flags& f, const Results& res) {
                 kTargetThreads, JoinInts(f.threads).c_str());
   } else {
     const double rate = at64->c.ops_per_sec();
-    PrintTarget("durable single-event appends/s", Grouped(rate),
+    PrintTarget(kTargetWidth, "durable single-event appends/s", Grouped(rate),
                 ">= " + Grouped(kTargetAppendsPerSec), rate >= kTargetAppendsPerSec);
     if (rocks64 != nullptr && rocks64->ops_per_sec() > 0) {
       const double ratio = rate / rocks64->ops_per_sec();
-      PrintTarget("vs raw RocksDB sync Put/s (" + Grouped(rocks64->ops_per_sec()) + ")",
+      PrintTarget(kTargetWidth,
+                  "vs raw RocksDB sync Put/s (" + Grouped(rocks64->ops_per_sec()) + ")",
                   Fixed(ratio, 2) + "x", ">= 1.00x", ratio >= 1.0);
     }
-    PrintTarget("p99 acknowledgement latency", Fixed(at64->c.lat.p99_us, 1) + " µs",
+    PrintTarget(kTargetWidth, "p99 acknowledgement latency", Fixed(at64->c.lat.p99_us, 1) + " µs",
                 "< " + Grouped(kTargetP99Us) + " µs", at64->c.lat.p99_us < kTargetP99Us);
   }
   const LogCaseResult* best = nullptr;
@@ -848,6 +402,7 @@ void PrintTargets(const Flags& f, const Results& res) {
   if (best != nullptr) {
     const double ev = best->c.events_per_sec();
     PrintTarget(
+        kTargetWidth,
         "batch-" + std::to_string(f.batch) + " events/s (best: " + Producers(best->c.threads) + ")",
         Grouped(ev), ">= " + Grouped(kTargetBatchEventsPerSec), ev >= kTargetBatchEventsPerSec);
     if (f.batch != 100) {
@@ -886,19 +441,14 @@ void PrintTargets(const Flags& f, const Results& res) {
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   Flags flags;
   if (int rc = ParseFlags(argc, argv, &flags); rc != 0) return rc < 0 ? 0 : rc;
   const Timing timing{flags.warmup, flags.seconds};
 
   BenchRoot root;
+  if (!root.Init("append_bench", flags.dir)) return 1;
   std::string error;
-  if (!root.Init(flags.dir, &error)) {
-    std::fprintf(stderr, "append_bench: %s\n", error.c_str());
-    return 1;
-  }
 
   std::printf("append_bench: durable appends, logbook::Log vs raw RocksDB vs fdatasync\n");
   std::printf("  data dir   %s%s (a fresh subdirectory per case)\n", root.path().c_str(),
@@ -918,32 +468,27 @@ int main(int argc, char** argv) {
   // Progress goes to stderr; the tables are printed once all cases ran (or
   // one failed), grouped by kind.
   Results res;
-  auto progress = [](const std::string& what) {
-    std::fprintf(stderr, "  running %s ...\n", what.c_str());
-  };
   auto fail = [&](const std::string& what) {
     PrintTables(flags, res);
-    std::fflush(stdout);
-    std::fprintf(stderr, "\nappend_bench: ERROR in %s: %s\n", what.c_str(), error.c_str());
-    return 1;
+    return Failed("append_bench", what, error);
   };
 
-  progress("fdatasync baseline");
+  Progress("fdatasync baseline");
   res.sync = RunFdatasync(root, flags, timing, &error);
   if (!res.sync) return fail("the fdatasync baseline");
   for (int t : flags.threads) {
-    progress("raw RocksDB, " + std::to_string(t) + (t == 1 ? " thread" : " threads"));
+    Progress("raw RocksDB, " + std::to_string(t) + (t == 1 ? " thread" : " threads"));
     std::optional<CaseResult> r = RunRocksPut(root, flags, timing, t, &error);
     if (!r) return fail("the RocksDB baseline with " + std::to_string(t) + " threads");
     res.rocks.push_back(*r);
 
-    progress("Log, " + Producers(t) + " x 1 event");
+    Progress("Log, " + Producers(t) + " x 1 event");
     std::optional<LogCaseResult> l = RunLogAppend(root, flags, timing, t, 1, &error);
     if (!l) return fail("the Log case with " + Producers(t));
     res.singles.push_back(*l);
   }
   for (int t : flags.batch_threads) {
-    progress("Log, " + Producers(t) + " x " + std::to_string(flags.batch) + " events");
+    Progress("Log, " + Producers(t) + " x " + std::to_string(flags.batch) + " events");
     std::optional<LogCaseResult> l = RunLogAppend(root, flags, timing, t, flags.batch, &error);
     if (!l) return fail("the batch case with " + Producers(t));
     res.batches.push_back(*l);
@@ -954,3 +499,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   return 0;
 }
+
+}  // namespace
+}  // namespace logbook::bench
+
+int main(int argc, char** argv) { return logbook::bench::Main(argc, argv); }

@@ -68,28 +68,23 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
-#include <cinttypes>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -102,271 +97,79 @@
 #include <vector>
 
 #include "api/keys.h"
-#include "log/log.h"
-#include "log/record.h"
-#include "log/status.h"
+#include "bench/bench_common.h"
 
 extern char** environ;
 
+namespace logbook::bench {
 namespace {
 
 namespace fs = std::filesystem;
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using Clock = std::chrono::steady_clock;
 
-constexpr uint16_t kEventType = 100;
 constexpr double kTargetHttpRatio = 0.5;  // HTTP appends/s >= 50% of in-process
 constexpr double kTargetGetP99Us = 2'000;
 constexpr int kSocketTimeoutSec = 10;
 constexpr const char* kTenant = "acme";
+constexpr int kTargetWidth = 46;  // of the "what" column of PrintTarget
 
 // ---------------------------------------------------------------- flags
 
-struct Flags {
+struct Flags : CommonFlags {
+  Flags() : CommonFlags(/*default_seconds=*/5) {}
   std::string logbook;  // empty: dirname(argv[0])/logbook
-  double seconds = 5;
-  double warmup = 0.5;
-  bool warmup_set = false;
-  bool seconds_set = false;
   int connections = 64;
   int get_connections = 16;
   double get_rate = 10'000;
   size_t payload = 200;
-  bool quick = false;
 };
 
-void PrintHelp(const char* argv0) {
-  std::printf(
-      "Usage: %s [options]\n"
-      "\n"
-      "Measures durable appends over HTTP (N keep-alive connections, one event per\n"
-      "request) against `logbook serve` running as a child process, next to the\n"
-      "in-process logbook::Log rate with N producers in the same run, then GETs by\n"
-      "stream at a fixed open-loop rate (latency from the scheduled send time).\n"
-      "\n"
-      "Options:\n"
-      "  --logbook PATH        the logbook binary (default: logbook next to this binary)\n"
-      "  --seconds S           measured seconds per case (default 5)\n"
-      "  --warmup S            unmeasured warm-up per case (default 0.5; 0.2 with --quick)\n"
-      "  --connections N       append connections, and in-process producers (default 64)\n"
-      "  --get-rate R          GET requests/s in total, open loop (default 10000)\n"
-      "  --get-connections N   keep-alive connections for the GETs (default 16)\n"
-      "  --payload N           bytes of padding in each event's \"reason\" (default 200)\n"
-      "  --quick               1 second per case, for smoke tests\n"
-      "  --help                this text\n"
-      "\n"
-      "Exit status: 0 when every case ran (whether or not targets were met), 1 on\n"
-      "errors, 2 on bad usage.\n",
-      argv0);
-}
+// The --help text after "Usage:" and before --quick (see PrintHelp).
+constexpr char kHelp[] =
+    "Measures durable appends over HTTP (N keep-alive connections, one event per\n"
+    "request) against `logbook serve` running as a child process, next to the\n"
+    "in-process logbook::Log rate with N producers in the same run, then GETs by\n"
+    "stream at a fixed open-loop rate (latency from the scheduled send time).\n"
+    "\n"
+    "Options:\n"
+    "  --logbook PATH        the logbook binary (default: logbook next to this binary)\n"
+    "  --seconds S           measured seconds per case (default 5)\n"
+    "  --warmup S            unmeasured warm-up per case (default 0.5; 0.2 with --quick)\n"
+    "  --connections N       append connections, and in-process producers (default 64)\n"
+    "  --get-rate R          GET requests/s in total, open loop (default 10000)\n"
+    "  --get-connections N   keep-alive connections for the GETs (default 16)\n"
+    "  --payload N           bytes of padding in each event's \"reason\" (default 200)\n";
 
-bool ParseDouble(std::string_view s, double* out) {
-  std::string copy(s);
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || errno != 0 || end != copy.c_str() + copy.size() || !std::isfinite(v)) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
-bool ParseSize(std::string_view s, size_t* out) {
-  if (s.empty() || s.size() > 12) return false;
-  size_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<size_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
-
-// Returns 0 to run, -1 after --help, 2 on bad usage.
+// Returns 0 to run, -1 after --help, 2 on bad usage. An explicit --seconds
+// wins over --quick.
 int ParseFlags(int argc, char** argv, Flags* f) {
-  auto usage = [&](const std::string& msg) {
-    std::fprintf(stderr, "http_bench: %s (see --help)\n", msg.c_str());
-    return 2;
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    std::optional<std::string_view> inline_value;
-    if (const size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-      inline_value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    }
-    auto value = [&](std::string_view* out) {
-      if (inline_value) {
-        *out = *inline_value;
-        return true;
-      }
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string_view v;
+  auto count = [](std::string_view v, int* out) {  // 1..1000
     size_t n = 0;
-    if (arg == "--help" || arg == "-h") {
-      PrintHelp(argv[0]);
-      return -1;
-    } else if (arg == "--quick") {
-      f->quick = true;
-    } else if (arg == "--logbook") {
-      if (!value(&v) || v.empty()) return usage("--logbook needs a path");
-      f->logbook = std::string(v);
-    } else if (arg == "--seconds") {
-      if (!value(&v) || !ParseDouble(v, &f->seconds) || f->seconds <= 0) {
-        return usage("--seconds needs a positive number");
-      }
-      f->seconds_set = true;
-    } else if (arg == "--warmup") {
-      if (!value(&v) || !ParseDouble(v, &f->warmup) || f->warmup < 0) {
-        return usage("--warmup needs a number >= 0");
-      }
-      f->warmup_set = true;
-    } else if (arg == "--connections") {
-      if (!value(&v) || !ParseSize(v, &n) || n == 0 || n > 1000) {
-        return usage("--connections needs a count in 1..1000");
-      }
-      f->connections = static_cast<int>(n);
-    } else if (arg == "--get-connections") {
-      if (!value(&v) || !ParseSize(v, &n) || n == 0 || n > 1000) {
-        return usage("--get-connections needs a count in 1..1000");
-      }
-      f->get_connections = static_cast<int>(n);
-    } else if (arg == "--get-rate") {
-      if (!value(&v) || !ParseDouble(v, &f->get_rate) || f->get_rate <= 0 ||
-          f->get_rate > 10'000'000) {
-        return usage("--get-rate needs a positive number of requests/s");
-      }
-    } else if (arg == "--payload") {
-      if (!value(&v) || !ParseSize(v, &f->payload) || f->payload > (512u << 10)) {
-        return usage("--payload needs a byte count up to 512 KiB");
-      }
-    } else {
-      return usage("unknown argument '" + std::string(arg) + "'");
-    }
-  }
-  if (f->quick) {
-    if (!f->seconds_set) f->seconds = 1;
-    if (!f->warmup_set) f->warmup = 0.2;
-  }
-  return 0;
-}
-
-// ---------------------------------------------------------------- formatting
-
-// 1234567.8 -> "1,234,568".
-std::string Grouped(double v) {
-  if (!std::isfinite(v)) return "-";
-  const bool neg = v < 0;
-  const uint64_t n = static_cast<uint64_t>(std::llround(std::fabs(v)));
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return neg ? "-" + out : out;
-}
-
-std::string Fixed(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  return buf;
-}
-
-// Right-aligns `s` to `width` columns; "µ" is two bytes but one column.
-std::string PadLeft(const std::string& s, size_t width) {
-  size_t cols = 0;
-  for (unsigned char c : s) cols += (c & 0xC0) != 0x80;
-  return cols >= width ? s : std::string(width - cols, ' ') + s;
+    if (!ParseSize(v, &n) || n == 0 || n > 1000) return false;
+    *out = static_cast<int>(n);
+    return true;
+  };
+  const std::vector<ValueFlag> flags = {
+      PathFlag("--logbook", "--logbook needs a path", &f->logbook),
+      {"--connections", [&](std::string_view v) { return count(v, &f->connections); },
+       "--connections needs a count in 1..1000"},
+      {"--get-connections", [&](std::string_view v) { return count(v, &f->get_connections); },
+       "--get-connections needs a count in 1..1000"},
+      {"--get-rate",
+       [f](std::string_view v) {
+         return ParseDouble(v, &f->get_rate) && f->get_rate > 0 && f->get_rate <= 10'000'000;
+       },
+       "--get-rate needs a positive number of requests/s"},
+      {"--payload",
+       [f](std::string_view v) { return ParseSize(v, &f->payload) && f->payload <= (512u << 10); },
+       "--payload needs a byte count up to 512 KiB"},
+  };
+  return ParseArgs(argc, argv, "http_bench", kHelp, QuickSeconds::kKeepExplicit, f, flags);
 }
 
 // ---------------------------------------------------------------- measurement
-
-struct Latency {
-  double p50_us = 0;
-  double p99_us = 0;
-  double p999_us = 0;
-  double max_us = 0;
-};
-
-// Nearest-rank percentiles; sorts `ns`.
-Latency Summarize(std::vector<int64_t>* ns) {
-  Latency l;
-  if (ns->empty()) return l;
-  std::sort(ns->begin(), ns->end());
-  auto at = [&](double q) {
-    const size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(ns->size())));
-    return static_cast<double>((*ns)[std::clamp<size_t>(rank, 1, ns->size()) - 1]) / 1000.0;
-  };
-  l.p50_us = at(0.50);
-  l.p99_us = at(0.99);
-  l.p999_us = at(0.999);
-  l.max_us = static_cast<double>(ns->back()) / 1000.0;
-  return l;
-}
-
-std::vector<int64_t> Merge(std::vector<std::vector<int64_t>>* parts) {
-  size_t total = 0;
-  for (const auto& v : *parts) total += v.size();
-  std::vector<int64_t> all;
-  all.reserve(total);
-  for (auto& v : *parts) {
-    all.insert(all.end(), v.begin(), v.end());
-    std::vector<int64_t>().swap(v);
-  }
-  return all;
-}
-
-struct CaseResult {
-  int threads = 0;
-  uint64_t ops = 0;  // calls counted in the window
-  double seconds = 0;
-  double cpu_cores = 0;         // this process
-  double server_cpu_cores = -1;  // the server child (HTTP cases); -1: n/a
-  Latency lat;
-  double ops_per_sec() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
-};
-
-// Shared between the timer (main thread) and the workers of one case.
-class Control {
- public:
-  bool measuring() const { return measuring_.load(std::memory_order_acquire); }
-  bool stopped() const { return stop_.load(std::memory_order_acquire); }
-  void StartMeasuring() { measuring_.store(true, std::memory_order_release); }
-  void Stop() { stop_.store(true, std::memory_order_release); }
-  void Fail(std::string msg) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (error_.empty()) error_ = std::move(msg);
-    }
-    Stop();
-  }
-  std::string error() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return error_;
-  }
-
- private:
-  std::atomic<bool> measuring_{false};
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mu_;
-  std::string error_;
-};
-
-double ProcessCpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto sec = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return sec(ru.ru_utime) + sec(ru.ru_stime);
-}
 
 // utime + stime of another process from /proc/<pid>/stat; -1 if unreadable.
 double ChildCpuSeconds(pid_t pid) {
@@ -387,223 +190,15 @@ double ChildCpuSeconds(pid_t pid) {
   return hz > 0 ? static_cast<double>(utime + stime) / static_cast<double>(hz) : -1;
 }
 
-struct Timing {
-  double warmup = 0.5;
-  double seconds = 5;
-};
-
-Clock::duration Secs(double s) {
-  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-}
-
-// A worker does one timed operation per Execute(); Prepare() runs before each
-// one, untimed. Both run on the worker's own thread.
-//   struct Worker { void Prepare(); bool Execute(std::string* error); };
-// `make_worker(t, &error)` builds worker t on the main thread (nullopt on
-// failure). `on_window(false)` / `on_window(true)` run on the main thread at
-// the start / end of the measured window.
-template <typename MakeWorker>
-std::optional<CaseResult> RunCase(int threads, const Timing& timing, MakeWorker make_worker,
-                                  std::string* error,
-                                  const std::function<void(bool)>& on_window = nullptr) {
-  using Worker = typename decltype(make_worker(0, error))::value_type;
-  std::vector<Worker> workers;
-  workers.reserve(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    std::optional<Worker> w = make_worker(t, error);
-    if (!w) return std::nullopt;
-    workers.push_back(std::move(*w));
-  }
-
-  Control ctl;
-  std::vector<std::vector<int64_t>> lat(static_cast<size_t>(threads));
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      Worker& w = workers[static_cast<size_t>(t)];
-      std::vector<int64_t>& mine = lat[static_cast<size_t>(t)];
-      mine.reserve(1 << 16);
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      std::string err;
-      while (!ctl.stopped()) {
-        w.Prepare();
-        const bool counted = ctl.measuring();
-        const Clock::time_point t0 = Clock::now();
-        if (!w.Execute(&err)) {
-          ctl.Fail("thread " + std::to_string(t) + ": " + err);
-          return;
-        }
-        const Clock::time_point t1 = Clock::now();
-        if (counted && !ctl.stopped()) {
-          mine.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-        }
-      }
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  go.store(true, std::memory_order_release);
-
-  auto sleep_unless_failed = [&](double seconds) {
-    const Clock::time_point until = Clock::now() + Secs(seconds);
-    while (!ctl.stopped() && Clock::now() < until) {
-      std::this_thread::sleep_for(
-          std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(20)));
-    }
-  };
-  sleep_unless_failed(timing.warmup);
-  if (on_window) on_window(false);
-  const double cpu0 = ProcessCpuSeconds();
-  const Clock::time_point w0 = Clock::now();
-  ctl.StartMeasuring();
-  sleep_unless_failed(timing.seconds);
-  ctl.Stop();
-  const Clock::time_point w1 = Clock::now();
-  const double cpu1 = ProcessCpuSeconds();
-  if (on_window) on_window(true);
-  for (auto& th : pool) th.join();
-
-  if (std::string e = ctl.error(); !e.empty()) {
-    *error = e;
-    return std::nullopt;
-  }
-  CaseResult r;
-  r.threads = threads;
-  r.seconds = std::chrono::duration<double>(w1 - w0).count();
-  r.cpu_cores = r.seconds > 0 ? (cpu1 - cpu0) / r.seconds : 0;
-  std::vector<int64_t> all = Merge(&lat);
-  r.ops = all.size();
-  r.lat = Summarize(&all);
-  return r;
-}
-
-// Random-ish bytes: a per-thread buffer filled by splitmix64; payloads are
-// windows into it at a moving offset, so consecutive payloads differ. With
-// `text`, the bytes are letters and digits (safe inside a JSON string).
-class PayloadSource {
- public:
-  PayloadSource(size_t payload, uint64_t seed, bool text = false) : payload_(payload) {
-    buf_.resize(payload + 8192);
-    uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 1;
-    for (size_t i = 0; i < buf_.size(); i += 8) {
-      x += 0x9e3779b97f4a7c15ULL;
-      uint64_t z = x;
-      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-      z ^= z >> 31;
-      std::memcpy(&buf_[i], &z, std::min<size_t>(8, buf_.size() - i));
-    }
-    if (text) {
-      static constexpr char kAlphabet[] =
-          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-      for (char& c : buf_) c = kAlphabet[static_cast<unsigned char>(c) % 62];
-    }
-  }
-  std::string_view Next() {
-    off_ = (off_ + 61) % 8192;
-    return std::string_view(buf_).substr(off_, payload_);
-  }
-
- private:
-  size_t payload_;
-  size_t off_ = 0;
-  std::string buf_;
-};
-
-// ---------------------------------------------------------------- directories
-
-// The fresh /tmp/http_bench.XXXXXX holding everything; removed at exit.
-class BenchRoot {
- public:
-  bool Init(std::string* error) {
-    char tmpl[] = "/tmp/http_bench.XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) {
-      *error = std::string("mkdtemp: ") + std::strerror(errno);
-      return false;
-    }
-    path_ = tmpl;
-    return true;
-  }
-  ~BenchRoot() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    fs::remove_all(path_, ec);  // best effort
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 // ---------------------------------------------------------------- case 1: in process
 
-struct AppendWorker {
-  logbook::Log* log = nullptr;
-  std::string stream;
-  uint64_t version = 0;  // the stream's version, as this worker (its only writer) knows it
-  std::unique_ptr<PayloadSource> src;
-  logbook::AppendRequest req;
-  void Prepare() {
-    req = logbook::AppendRequest();
-    req.stream = stream;
-    req.tenant = kTenant;
-    req.actor.id = "bench";
-    req.expected = logbook::ExpectedVersion::Any();
-    req.events.resize(1);
-    req.events[0].type = kEventType;
-    req.events[0].event_id = logbook::RandomEventId();
-    req.events[0].payload.assign(src->Next());
-  }
-  bool Execute(std::string* error) {
-    logbook::Result<logbook::AppendResult> r = log->Append(std::move(req));
-    if (!r.ok()) {
-      *error = "Append to '" + stream + "' failed: " + r.status().ToString();
-      return false;
-    }
-    if (r->deduplicated || r->last_version != version + 1) {
-      *error = "Append to '" + stream + "' returned version " + std::to_string(r->last_version) +
-               " (expected " + std::to_string(version + 1) + ")";
-      return false;
-    }
-    version = r->last_version;
-    return true;
-  }
-};
-
-std::optional<CaseResult> RunInProcess(const std::string& dir, const Flags& f,
-                                       const Timing& timing, std::string* error) {
-  logbook::LogOptions options;
-  options.dir = dir;
-  options.create_if_missing = true;
-  logbook::Result<std::unique_ptr<logbook::Log>> opened = logbook::Log::Open(options);
-  if (!opened.ok()) {
-    *error = "opening the log at '" + dir + "': " + opened.status().ToString();
-    return std::nullopt;
-  }
-  std::unique_ptr<logbook::Log> log = std::move(opened).value();
-  std::optional<CaseResult> r = RunCase(
-      f.connections, timing,
-      [&](int t, std::string*) {
-        AppendWorker w;
-        w.log = log.get();
-        w.stream = "bench/" + std::to_string(t);
-        w.src = std::make_unique<PayloadSource>(f.payload, static_cast<uint64_t>(t) + 1);
-        return std::optional<AppendWorker>(std::move(w));
-      },
-      error);
-  if (r) {
-    if (logbook::Status h = log->health(); !h.ok()) {
-      *error = "the log reports an error after the case: " + h.ToString();
-      r.reset();
-    }
-  }
-  log.reset();  // drains and closes before the directory goes
+std::optional<CaseResult> RunInProcess(const std::string& dir, const Flags& f, const Timing& timing,
+                                       std::string* error) {
+  std::optional<LogCase> r = RunLogCase(dir, f.connections, 1, f.payload, kTenant, timing, error);
   std::error_code ec;
   fs::remove_all(dir, ec);
-  return r;
+  if (!r) return std::nullopt;
+  return r->c;
 }
 
 // ---------------------------------------------------------------- HTTP client
@@ -786,11 +381,9 @@ class ServerProcess {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    std::vector<std::string> args = {binary,  "--data-dir", data_dir,        "serve",
+    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<std::string> args = {binary,     "--data-dir",  data_dir,      "serve",
                                      "--listen", "127.0.0.1:0", "--keys-file", keys};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -1022,13 +615,13 @@ struct GetResult {
   int connections = 0;
   double target_rate = 0;
   double seconds = 0;
-  uint64_t scheduled = 0;       // requests scheduled in the window
-  uint64_t completed_in = 0;    // responses received in the window
-  uint64_t non200 = 0;          // in the whole case
-  uint64_t total = 0;           // responses of the whole case, warm-up included
+  uint64_t scheduled = 0;     // requests scheduled in the window
+  uint64_t completed_in = 0;  // responses received in the window
+  uint64_t non200 = 0;        // in the whole case
+  uint64_t total = 0;         // responses of the whole case, warm-up included
   std::string first_non200;
-  Latency lat;                  // from the scheduled send time
-  Latency send_lag;             // actual send time - scheduled send time
+  Latency lat;       // from the scheduled send time
+  Latency send_lag;  // actual send time - scheduled send time
   double cpu_cores = 0;
   double server_cpu_cores = -1;
   double achieved() const { return seconds > 0 ? static_cast<double>(completed_in) / seconds : 0; }
@@ -1036,7 +629,8 @@ struct GetResult {
 
 void SleepUntil(Clock::time_point t) {
   // libstdc++'s steady_clock is CLOCK_MONOTONIC.
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   timespec ts{};
   ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
   ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
@@ -1105,8 +699,10 @@ std::optional<GetResult> RunGets(const ServerProcess& server, uint16_t port, con
           }
         }
         if (sched >= w0) {
-          my_lat.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(done - sched).count());
-          my_lag.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(sent - sched).count());
+          my_lat.push_back(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(done - sched).count());
+          my_lag.push_back(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(sent - sched).count());
         }
       }
     });
@@ -1140,8 +736,6 @@ std::optional<GetResult> RunGets(const ServerProcess& server, uint16_t port, con
 
 // ---------------------------------------------------------------- output
 
-void PrintSection(const std::string& title) { std::printf("\n== %s ==\n", title.c_str()); }
-
 std::string Us(double us) { return Fixed(us, 1); }
 
 void PrintLatencyHeader(const char* first, const char* rate_name, const char* count_name) {
@@ -1157,17 +751,12 @@ void PrintLatencyRow(const std::string& first, double rate, uint64_t count, cons
               server_cpu < 0 ? "-" : Fixed(server_cpu, 2).c_str());
 }
 
-void PrintTarget(const std::string& what, const std::string& measured, const std::string& target,
-                 bool pass) {
-  std::printf("  %-46s %s   %s %s\n", what.c_str(), PadLeft(measured, 12).c_str(),
-              PadLeft(target, 13).c_str(), pass ? "PASS" : "MISS");
-}
-
+// Everything measured so far; printed at the end (also after an error).
 struct Results {
-  std::optional<CaseResult> inproc;
-  std::optional<HttpAppendResult> http;
-  std::optional<GetResult> gets;
-  std::optional<double> shutdown_s;
+  std::optional<CaseResult> inproc;      // case 1
+  std::optional<HttpAppendResult> http;  // case 2
+  std::optional<GetResult> gets;         // case 3
+  std::optional<double> shutdown_s;      // from SIGTERM to the server's exit
 };
 
 void PrintTables(const Flags& f, const Results& res) {
@@ -1194,7 +783,8 @@ void PrintTables(const Flags& f, const Results& res) {
       std::printf("  server in the window (/metrics): %s group commits/s, %s requests/group",
                   Grouped(groups / c.seconds).c_str(), Fixed(appends / groups, 1).c_str());
       if (b.wal_fsyncs > a.wal_fsyncs) {
-        std::printf(", %s WAL fsyncs/s", Grouped((b.wal_fsyncs - a.wal_fsyncs) / c.seconds).c_str());
+        std::printf(", %s WAL fsyncs/s",
+                    Grouped((b.wal_fsyncs - a.wal_fsyncs) / c.seconds).c_str());
       }
       std::printf("\n");
     }
@@ -1234,17 +824,18 @@ void PrintTargets(const Flags& f, const Results& res) {
     const double in = res.inproc->ops_per_sec();
     const double over = res.http->c.ops_per_sec();
     const double ratio = over / in;
-    PrintTarget("HTTP appends/s (" + std::to_string(f.connections) + " conns)", Grouped(over),
-                ">= " + Grouped(in * kTargetHttpRatio), ratio >= kTargetHttpRatio);
-    PrintTarget("  vs in-process " + Grouped(in) + "/s (" + std::to_string(f.connections) +
-                    " producers)",
-                Fixed(ratio, 2) + "x", ">= " + Fixed(kTargetHttpRatio, 2) + "x",
-                ratio >= kTargetHttpRatio);
+    PrintTarget(kTargetWidth, "HTTP appends/s (" + std::to_string(f.connections) + " conns)",
+                Grouped(over), ">= " + Grouped(in * kTargetHttpRatio), ratio >= kTargetHttpRatio);
+    PrintTarget(
+        kTargetWidth,
+        "  vs in-process " + Grouped(in) + "/s (" + std::to_string(f.connections) + " producers)",
+        Fixed(ratio, 2) + "x", ">= " + Fixed(kTargetHttpRatio, 2) + "x", ratio >= kTargetHttpRatio);
   }
   if (res.gets) {
     const GetResult& g = *res.gets;
-    PrintTarget("GET p99 at " + Grouped(g.achieved()) + " req/s", Us(g.lat.p99_us) + " µs",
-                "< " + Grouped(kTargetGetP99Us) + " µs", g.lat.p99_us < kTargetGetP99Us);
+    PrintTarget(kTargetWidth, "GET p99 at " + Grouped(g.achieved()) + " req/s",
+                Us(g.lat.p99_us) + " µs", "< " + Grouped(kTargetGetP99Us) + " µs",
+                g.lat.p99_us < kTargetGetP99Us);
     if (g.achieved() < 0.95 * g.target_rate) {
       std::printf("  note: achieved %s req/s, below the offered %s req/s.\n",
                   Grouped(g.achieved()).c_str(), Grouped(g.target_rate).c_str());
@@ -1264,9 +855,7 @@ std::string ResolveLogbook(const Flags& f, const char* argv0) {
   return (fs::path(self).parent_path() / "logbook").string();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   Flags flags;
   if (int rc = ParseFlags(argc, argv, &flags); rc != 0) return rc < 0 ? 0 : rc;
   const Timing timing{flags.warmup, flags.seconds};
@@ -1282,11 +871,8 @@ int main(int argc, char** argv) {
   }
 
   BenchRoot root;
+  if (!root.Init("http_bench", "")) return 1;
   std::string error;
-  if (!root.Init(&error)) {
-    std::fprintf(stderr, "http_bench: %s\n", error.c_str());
-    return 1;
-  }
 
   std::printf("http_bench: durable appends and reads over HTTP vs in-process appends\n");
   std::printf("  server     %s serve --listen 127.0.0.1:0 (child process)\n", logbook.c_str());
@@ -1302,18 +888,13 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   Results res;
-  auto progress = [](const std::string& what) {
-    std::fprintf(stderr, "  running %s ...\n", what.c_str());
-  };
   auto fail = [&](const std::string& what) {
     PrintTables(flags, res);
-    std::fflush(stdout);
-    std::fprintf(stderr, "\nhttp_bench: ERROR in %s: %s\n", what.c_str(), error.c_str());
-    return 1;
+    return Failed("http_bench", what, error);
   };
 
   // 1. In process.
-  progress("in-process Log, " + std::to_string(flags.connections) + " producers x 1 event");
+  Progress("in-process Log, " + std::to_string(flags.connections) + " producers x 1 event");
   res.inproc = RunInProcess(root.path() + "/inproc", flags, timing, &error);
   if (!res.inproc) return fail("the in-process case");
 
@@ -1331,26 +912,26 @@ int main(int argc, char** argv) {
   }
   ServerProcess server;
   uint16_t port = 0;
-  progress("starting " + logbook + " serve");
+  Progress("starting " + logbook + " serve");
   if (!server.Start(logbook, root.path() + "/server", keys_path, root.path() + "/server.out",
                     root.path() + "/server.err", &error) ||
       !server.WaitForPort(60, &port, &error)) {
     return fail("starting the server");
   }
-  std::fprintf(stderr, "  server pid %d listening on 127.0.0.1:%u\n", static_cast<int>(server.pid()),
-               port);
+  std::fprintf(stderr, "  server pid %d listening on 127.0.0.1:%u\n",
+               static_cast<int>(server.pid()), port);
 
-  progress("HTTP appends, " + std::to_string(flags.connections) + " connections");
+  Progress("HTTP appends, " + std::to_string(flags.connections) + " connections");
   res.http = RunHttpAppends(server, port, key, flags, timing, &error);
   if (!res.http) return fail("the HTTP append case");
 
   // 3. Open-loop GETs over the streams written in case 2.
-  progress("HTTP GETs, " + Grouped(flags.get_rate) + " req/s over " +
+  Progress("HTTP GETs, " + Grouped(flags.get_rate) + " req/s over " +
            std::to_string(flags.get_connections) + " connections");
   res.gets = RunGets(server, port, key, flags, timing, flags.connections, &error);
   if (!res.gets) return fail("the GET case");
 
-  progress("stopping the server (SIGTERM)");
+  Progress("stopping the server (SIGTERM)");
   double took = 0;
   if (!server.Stop(30, &took, &error)) return fail("stopping the server");
   res.shutdown_s = took;
@@ -1366,3 +947,8 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+}  // namespace logbook::bench
+
+int main(int argc, char** argv) { return logbook::bench::Main(argc, argv); }
