@@ -422,6 +422,20 @@ Result<std::unique_ptr<Table>> ParseTable(const std::string& path, std::string* 
   return t;
 }
 
+// Reads and parses the keys file at `path`, remembering its stamp.
+// kNotFound when there is no file.
+Result<std::unique_ptr<Table>> ReadTable(const std::string& path) {
+  std::string contents;
+  FileStamp stamp;
+  Status s = ReadKeysFile(path, &contents, &stamp);
+  if (!s.ok()) return s;
+  Result<std::unique_ptr<Table>> t = ParseTable(path, &contents);
+  if (!t.ok()) return t.status();
+  (*t)->on_disk = true;
+  (*t)->stamp = stamp;
+  return t;
+}
+
 std::vector<KeyInfo> SortedInfos(const Table& t) {
   std::vector<KeyInfo> v;
   v.reserve(t.keys.size());
@@ -464,14 +478,8 @@ KeyStore::~KeyStore() = default;
 
 Result<std::unique_ptr<KeyStore>> KeyStore::Load(const std::string& path) {
   EnsureSodium();
-  std::string contents;
-  FileStamp stamp;
-  Status s = ReadKeysFile(path, &contents, &stamp);
-  if (!s.ok()) return s;
-  Result<std::unique_ptr<Table>> t = ParseTable(path, &contents);
+  Result<std::unique_ptr<Table>> t = ReadTable(path);
   if (!t.ok()) return t.status();
-  (*t)->on_disk = true;
-  (*t)->stamp = stamp;
   return std::unique_ptr<KeyStore>(new KeyStore(path, std::move(t).value()));
 }
 
@@ -490,21 +498,16 @@ Status KeyStore::Update(Fn&& change) {
 
   // Start from the file as it is now, so that changes by other writers are kept.
   std::unique_ptr<Table> next;
-  std::string contents;
-  FileStamp stamp;
-  s = ReadKeysFile(path_, &contents, &stamp);
-  if (s.ok()) {
-    Result<std::unique_ptr<Table>> t = ParseTable(path_, &contents);
-    if (!t.ok()) return t.status();  // never overwrite a file we cannot read
-    next = std::move(t).value();
-    next->on_disk = true;
-    next->stamp = stamp;
-  } else if (s.IsNotFound()) {
+  Result<std::unique_ptr<Table>> read = ReadTable(path_);
+  if (read.ok()) {
+    next = std::move(read).value();
+  } else if (read.status().IsNotFound()) {
     next = CloneTable(*Snapshot());
     next->on_disk = false;
   } else {
-    return s;
+    return read.status();  // never overwrite a file we cannot read
   }
+  FileStamp stamp;
 
   bool write = false;
   Status changed = change(*next, &write);
@@ -649,14 +652,8 @@ Status KeyStore::ReloadIfChanged() {
   }
   if (on_disk && StampOf(st) == known) return Status::OK();
 
-  std::string contents;
-  FileStamp stamp;
-  Status s = ReadKeysFile(path_, &contents, &stamp);
-  if (!s.ok()) return s;
-  Result<std::unique_ptr<Table>> t = ParseTable(path_, &contents);
+  Result<std::unique_ptr<Table>> t = ReadTable(path_);
   if (!t.ok()) return t.status();
-  (*t)->on_disk = true;
-  (*t)->stamp = stamp;
   std::shared_ptr<const Table> installed(std::move(t).value());
   std::lock_guard<std::mutex> write(mu_);
   table_ = std::move(installed);
