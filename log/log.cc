@@ -428,6 +428,7 @@ void Log::StagerLoop() {
   std::vector<Pending*> incoming;
   for (;;) {
     incoming.clear();
+    size_t bytes = 0;  // the open group's bytes once `incoming` is staged
     {
       std::unique_lock<std::mutex> l(queue_mu_);
       auto full = [&] {
@@ -439,7 +440,7 @@ void Log::StagerLoop() {
                (stopping_ && queue_.empty() && open->empty());
       });
       if (stopping_ && queue_.empty() && open->empty()) return;
-      size_t bytes = open->bytes;
+      bytes = open->bytes;
       size_t n = 0;
       while (n < queue_.size() && open->requests.size() + n < options_.max_group_requests &&
              (n == 0 || bytes < options_.max_group_bytes)) {
@@ -456,8 +457,8 @@ void Log::StagerLoop() {
         open->first_lsn = next_lsn_;
       }
       GroupState* inflight = open == &groups[0] ? &groups[1] : &groups[0];
+      open->bytes = bytes;
       for (Pending* p : incoming) {
-        open->bytes += RequestBytes(*p);
         open->requests.push_back(p);
         if (failed_.load(std::memory_order_acquire)) {
           open->results.emplace_back(Status::ReadOnly("log is read-only after a write error: " +

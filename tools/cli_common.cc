@@ -38,7 +38,7 @@ Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& g, const OpenFlags
   o.data_dir = g.data_dir;
   o.create_if_missing = f.create;
   o.read_only = f.mode == OpenMode::kReadOnly;
-  o.run_projector_thread = false;
+  o.run_projector_thread = f.run_projector;
   o.catch_up_views = f.catch_up_views;
   o.verify_tail_records = f.verify_tail ? 1024 : 0;
   Progress progress("recovering views");

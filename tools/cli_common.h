@@ -46,6 +46,7 @@ struct OpenFlags {
   bool create = false;
   bool catch_up_views = true;
   bool verify_tail = true;
+  bool run_projector = false;  // follow new appends in a thread (serve)
 };
 
 Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& g, const OpenFlags& f);

@@ -59,13 +59,10 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       const std::string keys_path =
           f->keys_file.empty() ? (std::filesystem::path(g.data_dir) / "keys.json").string()
                                : f->keys_file;
-      Progress progress("recovering views");
-      EngineOptions o;
-      o.data_dir = g.data_dir;
-      o.create_if_missing = true;
-      o.run_projector_thread = true;
-      o.recovery_progress = [&](uint64_t d, uint64_t t) { progress.Update(d, t); };
-      Result<std::unique_ptr<Engine>> engine = Engine::Open(o);
+      OpenFlags of;
+      of.create = true;
+      of.run_projector = true;
+      Result<std::unique_ptr<Engine>> engine = OpenEngine(g, of);
       if (!engine.ok()) return Fail(engine.status());
 
       std::unique_ptr<api::KeyStore> keys;
