@@ -453,7 +453,11 @@ class BenchRoot {
 
   bool Init(const std::string& name, const std::string& dir) {
     if (dir.empty()) {
-      std::string tmpl = "/tmp/" + name + ".XXXXXX";
+      // $TMPDIR lets a run put its data on another file system (a tmpfs
+      // takes the disk out of a CPU profile).
+      const char* tmp = std::getenv("TMPDIR");
+      std::string tmpl = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + name +
+                         ".XXXXXX";
       if (mkdtemp(tmpl.data()) == nullptr) {
         std::fprintf(stderr, "%s: mkdtemp: %s\n", name.c_str(), std::strerror(errno));
         return false;

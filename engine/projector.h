@@ -75,6 +75,7 @@ class Projector {
   std::atomic<uint64_t> applied_{0};
   std::condition_variable applied_cv_;  // with mu_
   std::atomic<bool> stop_{false};
+  std::atomic<int> waiters_{0};  // callers inside WaitFor: no lingering then
   std::thread thread_;
 };
 

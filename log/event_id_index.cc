@@ -1,5 +1,7 @@
 #include "log/event_id_index.h"
 
+#include <pthread.h>
+
 #include <rocksdb/db.h>
 #include <rocksdb/sst_file_writer.h>
 
@@ -276,7 +278,10 @@ Status EventIdIndex::IngestAll() { return IngestUpTo(log_.LastLsn()); }
 
 void EventIdIndex::StartIngestion() {
   stop_.store(false);
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "lb-id-ingest");
+    Loop();
+  });
 }
 
 void EventIdIndex::Stop() {

@@ -1,5 +1,7 @@
 #include "log/log.h"
 
+#include <pthread.h>
+
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -194,10 +196,23 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   }
   if (!options.read_only) {
     log->ids_->StartIngestion();
-    log->stager_ = std::thread([l = log.get()] { l->StagerLoop(); });
-    log->committer_ = std::thread([l = log.get()] { l->CommitterLoop(); });
-    log->syncer_ = std::thread([l = log.get()] { l->SyncerLoop(); });
-    log->completer_ = std::thread([l = log.get()] { l->CompleterLoop(); });
+    // Named threads: top -H, perf and gdb tell the pipeline stages apart.
+    log->stager_ = std::thread([l = log.get()] {
+      pthread_setname_np(pthread_self(), "lb-stager");
+      l->StagerLoop();
+    });
+    log->committer_ = std::thread([l = log.get()] {
+      pthread_setname_np(pthread_self(), "lb-committer");
+      l->CommitterLoop();
+    });
+    log->syncer_ = std::thread([l = log.get()] {
+      pthread_setname_np(pthread_self(), "lb-syncer");
+      l->SyncerLoop();
+    });
+    log->completer_ = std::thread([l = log.get()] {
+      pthread_setname_np(pthread_self(), "lb-completer");
+      l->CompleterLoop();
+    });
   }
   return log;
 }
