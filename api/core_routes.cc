@@ -25,6 +25,119 @@ bool QueryU64(const Request& req, const std::string& name, uint64_t* out, Respon
 
 namespace {
 
+// A scanner over JSON text that a full parser already accepted: it only
+// skips values and finds where they are, so it need not diagnose anything.
+// On anything unexpected it gives up (returns false) and the caller falls
+// back to the parsed document.
+class RawJsonScanner {
+ public:
+  explicit RawJsonScanner(std::string_view text) : t_(text) {}
+
+  // Records in *payloads the raw text of events[i].payload for each element
+  // of the top-level "events" array (empty when an element has none).
+  bool EventPayloads(std::vector<std::string_view>* payloads) {
+    return Object([&](std::string_view key) {
+      if (key != "events") return SkipValue();
+      payloads->clear();  // a repeated key: the last one wins, as in the parser
+      return Array([&] {
+        std::string_view payload;
+        if (!Object([&](std::string_view k) {
+              if (k != "payload") return SkipValue();
+              const size_t start = Ws();
+              if (!SkipValue()) return false;
+              payload = t_.substr(start, i_ - start);
+              return true;
+            })) {
+          return false;
+        }
+        payloads->push_back(payload);
+        return true;
+      });
+    });
+  }
+
+ private:
+  size_t Ws() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\t' || t_[i_] == '\n' || t_[i_] == '\r')) ++i_;
+    return i_;
+  }
+  bool Peek(char c) { return Ws() < t_.size() && t_[i_] == c; }
+  // A string; *raw gets its contents, false if it holds escapes (a key with
+  // escapes is left to the full parser).
+  bool String(std::string_view* raw) {
+    if (!Peek('"')) return false;
+    const size_t start = ++i_;
+    bool escaped = false;
+    while (i_ < t_.size() && t_[i_] != '"') {
+      if (t_[i_] == '\\') {
+        escaped = true;
+        ++i_;
+      }
+      ++i_;
+    }
+    if (i_ >= t_.size()) return false;
+    if (raw != nullptr) {
+      if (escaped) return false;
+      *raw = t_.substr(start, i_ - start);
+    }
+    ++i_;
+    return true;
+  }
+  template <typename F>
+  bool Object(F&& member) {
+    if (!Peek('{')) return false;
+    ++i_;
+    if (Peek('}')) return ++i_, true;
+    for (;;) {
+      std::string_view key;
+      if (!String(&key) || !Peek(':')) return false;
+      ++i_;
+      if (!member(key)) return false;
+      if (Peek(',')) {
+        ++i_;
+        continue;
+      }
+      if (!Peek('}')) return false;
+      return ++i_, true;
+    }
+  }
+  template <typename F>
+  bool Array(F&& element) {
+    if (!Peek('[')) return false;
+    ++i_;
+    if (Peek(']')) return ++i_, true;
+    for (;;) {
+      if (!element()) return false;
+      if (Peek(',')) {
+        ++i_;
+        continue;
+      }
+      if (!Peek(']')) return false;
+      return ++i_, true;
+    }
+  }
+  bool SkipValue() {
+    if (Ws() >= t_.size()) return false;
+    switch (t_[i_]) {
+      case '{':
+        return Object([&](std::string_view) { return SkipValue(); });
+      case '[':
+        return Array([&] { return SkipValue(); });
+      case '"':
+        return String(nullptr);
+      default:  // number, true, false, null
+        while (i_ < t_.size() && t_[i_] != ',' && t_[i_] != '}' && t_[i_] != ']' &&
+               t_[i_] != ' ' && t_[i_] != '\t' && t_[i_] != '\n' && t_[i_] != '\r') {
+          ++i_;
+        }
+        return true;
+    }
+  }
+
+  std::string_view t_;
+  size_t i_ = 0;
+};
+
 // Parses the body of POST /v1/streams/{stream}/events. 400 for malformed JSON
 // or wrong JSON types; the engine then checks types and payloads (422).
 bool ParseAppendBody(const std::string& body, ExpectedVersion* ev, std::vector<EventInput>* events,
@@ -56,6 +169,13 @@ bool ParseAppendBody(const std::string& body, ExpectedVersion* ev, std::vector<E
   }
   if (!j.contains("events") || !j["events"].is_array()) return bad("events must be an array");
   if (j["events"].empty()) return bad("events must not be empty");
+  // Payloads go to the payload codec as the client's own text, not as a
+  // re-serialisation of the parsed document (which cost as much as parsing).
+  std::vector<std::string_view> raw_payloads;
+  if (!RawJsonScanner(body).EventPayloads(&raw_payloads) ||
+      raw_payloads.size() != j["events"].size()) {
+    raw_payloads.clear();
+  }
   size_t i = 0;
   for (const auto& e : j["events"]) {
     ++i;
@@ -75,20 +195,36 @@ bool ParseAppendBody(const std::string& body, ExpectedVersion* ev, std::vector<E
     }
     if (e.contains("payload")) {
       if (!e["payload"].is_object()) return bad(where + "payload must be an object");
-      in.payload_json = e["payload"].dump();
+      in.payload_json = raw_payloads.empty() || raw_payloads[i - 1].empty()
+                            ? e["payload"].dump()
+                            : std::string(raw_payloads[i - 1]);
     }
     events->push_back(std::move(in));
   }
   return true;
 }
 
-nlohmann::json AppendResultJson(const std::string& stream, const AppendResult& r) {
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& id : r.event_ids) ids.push_back(EventIdToString(id));
-  return {{"stream", stream},          {"first_lsn", r.first_lsn},
-          {"last_lsn", r.last_lsn},    {"first_version", r.first_version},
-          {"version", r.last_version}, {"deduplicated", r.deduplicated},
-          {"event_ids", ids}};
+// The 201 body, written as text (keys in the order nlohmann::json would
+// print them). Stream names are checked to hold no character that JSON
+// escapes (ValidateStreamName), event ids are hex and dashes.
+std::string AppendResultText(const std::string& stream, const AppendResult& r) {
+  std::string out;
+  out.reserve(160 + stream.size() + 39 * r.event_ids.size());
+  out += "{\"deduplicated\":";
+  out += r.deduplicated ? "true" : "false";
+  out += ",\"event_ids\":[";
+  for (size_t i = 0; i < r.event_ids.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    out += EventIdToString(r.event_ids[i]);
+    out += '"';
+  }
+  out += "],\"first_lsn\":" + std::to_string(r.first_lsn);
+  out += ",\"first_version\":" + std::to_string(r.first_version);
+  out += ",\"last_lsn\":" + std::to_string(r.last_lsn);
+  out += ",\"stream\":\"" + stream + '"';
+  out += ",\"version\":" + std::to_string(r.last_version) + '}';
+  return out;
 }
 
 // 404 unless the stream exists and the caller may see its tenant: a stream
@@ -130,7 +266,7 @@ void AddCoreRoutes(Router& router, const CoreRouteDeps& deps) {
                engine->AppendJsonAsync(stream, tenant, actor, ev, events,
                                        [reply, stream](Result<AppendResult> r) {
                                          if (!r.ok()) return reply(Response::FromStatus(r.status()));
-                                         reply(Response::Json(201, AppendResultJson(stream, *r)));
+                                         reply(Response::Raw(201, AppendResultText(stream, *r)));
                                        });
              });
 

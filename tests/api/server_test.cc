@@ -125,6 +125,39 @@ TEST_SUITE("api/server") {
     CHECK(json::parse(r.body)["next_lsn"] == 3);
   }
 
+  TEST_CASE("PayloadsArriveAsTheClientWroteThemWhateverTheLayout") {
+    // Bodies written by hand, as clients do: whitespace everywhere, strings
+    // holding braces, brackets, commas, quotes and escapes, fields in any
+    // order, an event without payload, repeated keys (the last one wins).
+    Fixture f;
+    HttpClient c(f.port());
+    const std::string body =
+        "{ \"expected_version\" : \"any\",\n \"events\" : [\n"
+        "  { \"payload\" : { \"session_id\" : \"s1\", \"reason\" : \"a \\\"b\\\" } ] , { [\" } ,"
+        " \"type\" : \"SessionClosed\" },\n"
+        "  {\"type\":\"SessionClosed\"},\n"
+        "  {\"type\":\"SessionClosed\",\"payload\":{\"reason\":\"first\"},"
+        "\"payload\":{\"reason\":\"caf\\u00e9 \\\\ \\/\",\"session_id\":\"s3\"}}\t]}";
+    HttpResult r = c.Send("POST", "/v1/streams/layout/1/events", body, Auth(f.acme_op));
+    REQUIRE_MESSAGE(r.status == 201, r.body);
+    r = c.Send("GET", "/v1/streams/layout/1/events", "", Auth(f.acme_viewer));
+    REQUIRE(r.status == 200);
+    json events = json::parse(r.body)["events"];
+    REQUIRE(events.size() == 3);
+    CHECK(events[0]["payload"]["reason"] == "a \"b\" } ] , { [");
+    CHECK(events[0]["payload"]["session_id"] == "s1");
+    CHECK(events[1]["payload"].value("reason", "") == "");
+    CHECK(events[2]["payload"]["reason"] == "caf\u00e9 \\ /");
+    CHECK(events[2]["payload"]["session_id"] == "s3");
+    // Still refused as before: wrong payload types, unknown payload fields.
+    r = c.Send("POST", "/v1/streams/layout/1/events",
+               R"({"events":[{"type":"SessionClosed","payload":{"reason":7}}]})", Auth(f.acme_op));
+    CHECK(r.status == 422);
+    r = c.Send("POST", "/v1/streams/layout/1/events",
+               R"({"events":[{"type":"SessionClosed","payload":{"nope":"x"}}]})", Auth(f.acme_op));
+    CHECK(r.status == 422);
+  }
+
   TEST_CASE("TenantsAreIsolatedAndOtherTenantsStreamsAre404") {
     Fixture f;
     HttpClient c(f.port());
