@@ -17,6 +17,8 @@
 #include <tuple>
 #include <utility>
 
+#include "log/file_util.h"
+
 namespace logbook::api {
 
 namespace {
@@ -81,10 +83,6 @@ FileStamp StampOf(const struct stat& st) {
 }
 
 std::string Where(const std::string& path) { return "keys file '" + path + "': "; }
-
-std::string ErrnoText(const char* what, const std::string& file, int err) {
-  return std::string(what) + " '" + file + "': " + std::strerror(err);
-}
 
 std::string ToHex(const uint8_t* bytes, size_t n) {
   std::string hex(n * 2 + 1, '\0');
@@ -224,45 +222,12 @@ Status ReadKeysFile(const std::string& path, std::string* contents, FileStamp* s
   return Status::OK();
 }
 
-// Replaces `path` with `data`: a fresh "<path>.tmp" created 0600, fsync, rename, fsync of the
-// directory. *stamp gets the stamp of the new file. The caller holds the lock file.
+// Replaces `path` with `data` (log/file_util.h: 0600, fsync, rename, fsync of the
+// directory). *stamp gets the stamp of the new file. The caller holds the lock file.
 Status WriteKeysFile(const std::string& path, std::string_view data, FileStamp* stamp) {
-  const std::string tmp = path + ".tmp";
-  // A leftover from a crashed writer may have other permissions; start from a new inode.
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
-    return Status::IOError(ErrnoText("cannot remove", tmp, errno));
-  }
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0600));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) {
-      return Status::NotFound("the directory of keys file '" + path + "' does not exist");
-    }
-    return Status::IOError(ErrnoText("cannot create", tmp, errno));
-  }
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    (void)::unlink(tmp.c_str());  // best effort: the old file is still in place
-    return Status::IOError(ErrnoText(what, tmp, err));
-  };
-  if (::fchmod(fd.get(), 0600) != 0) return fail("cannot chmod");  // the umask may be odd
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write");
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return fail("cannot fsync");
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return fail("cannot stat");
-  if (fd.Close() != 0) return fail("cannot close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename over keys file");
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0) {
-    return Status::IOError(ErrnoText("cannot fsync directory", dir, errno));
-  }
+  Status s = WriteFileAtomic(path, data, 0600, &st);
+  if (!s.ok()) return s;
   *stamp = StampOf(st);
   return Status::OK();
 }

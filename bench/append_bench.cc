@@ -14,6 +14,10 @@
 //      returns once the group-committed WriteBatch was written with
 //      sync=true, so every acknowledged event is durable.
 //   4. logbook::Log, batches: the same with <batch> events per request.
+//   5. Encryption: 64 producers x 1 event of tenant "bench", plaintext and
+//      with the tenant's payloads sealed (log/keyring.h), for
+//      --encryption-rounds pairs (which goes first alternates); the cost is
+//      1 - mean(encrypted)/mean(plain).
 //
 // For every case: events/s, requests/s, and p50/p99/p99.9/max latency of one
 // call (steady_clock around the blocking call; building the request is not
@@ -35,7 +39,7 @@
 // At the end a "targets" section compares the 64-producer case (and the best
 // batch case) with the goals of the append path: >= 100,000 durable appends/s,
 // >= the raw RocksDB sync Put rate at 64 threads, p99 < 2 ms, and >= 500,000
-// events/s in batches. Missing a target is reported, not an error: the exit
+// events/s in batches, and encryption costing < 10%. Missing a target is reported, not an error: the exit
 // status is non-zero only when something failed (an Append, a Put, I/O).
 //
 // Run:
@@ -88,6 +92,7 @@ struct Flags : CommonFlags {
   std::vector<int> threads = {1, 4, 16, 64};
   size_t batch = 100;
   std::vector<int> batch_threads = {1, 4, 16};
+  int encryption_rounds = 2;
 };
 
 // The --help text after "Usage:" and before --quick (see PrintHelp).
@@ -104,7 +109,9 @@ constexpr char kHelp[] =
     "  --payload N           payload / value bytes per event (default 200)\n"
     "  --threads LIST        producer counts, comma-separated (default 1,4,16,64)\n"
     "  --batch N             events per request in the batch cases (default 100)\n"
-    "  --batch-threads LIST  producer counts for the batch cases (default 1,4,16)\n";
+    "  --batch-threads LIST  producer counts for the batch cases (default 1,4,16)\n"
+    "  --encryption-rounds N pairs of 64-producer cases, plaintext then encrypted, for\n"
+    "                        the cost of encryption (default 2; 0 skips them)\n";
 
 bool ParseIntList(std::string_view s, std::vector<int>* out) {
   std::vector<int> v;
@@ -139,6 +146,14 @@ int ParseFlags(int argc, char** argv, Flags* f) {
        "--batch needs a count in 1..10000"},
       {"--batch-threads", [f](std::string_view v) { return ParseIntList(v, &f->batch_threads); },
        "--batch-threads needs a list like 1,4"},
+      {"--encryption-rounds",
+       [f](std::string_view v) {
+         size_t n = 0;
+         if (!ParseSize(v, &n) || n > 20) return false;
+         f->encryption_rounds = static_cast<int>(n);
+         return true;
+       },
+       "--encryption-rounds needs a count in 0..20"},
   };
   return ParseArgs(argc, argv, "append_bench", kHelp, QuickSeconds::kOverride, f, flags);
 }
@@ -258,14 +273,30 @@ struct LogCaseResult {
   logbook::LogStats total;          // whole case
 };
 
+// tenant "" writes a system stream (never encrypted); `encrypted` seals the
+// tenant's payloads with a key ring made for the case.
 std::optional<LogCaseResult> RunLogAppend(BenchRoot& root, const Flags& f, const Timing& timing,
-                                          int threads, size_t batch, std::string* error) {
+                                          int threads, size_t batch, std::string* error,
+                                          const std::string& tenant = "", bool encrypted = false) {
   std::string dir;
-  if (!root.NewCaseDir("log_t" + std::to_string(threads) + "_b" + std::to_string(batch), &dir,
-                       error)) {
+  if (!root.NewCaseDir("log_t" + std::to_string(threads) + "_b" + std::to_string(batch) +
+                           (encrypted ? "_enc" : ""),
+                       &dir, error)) {
     return std::nullopt;
   }
-  std::optional<LogCase> r = RunLogCase(dir, threads, batch, f.payload, "", timing, error);
+  std::unique_ptr<logbook::KeyRing> ring;
+  if (encrypted) {
+    logbook::Status s = logbook::KeyRing::Create(dir + "/keys");
+    logbook::Result<std::unique_ptr<logbook::KeyRing>> opened =
+        s.ok() ? logbook::KeyRing::Open(dir + "/keys") : logbook::Result<std::unique_ptr<logbook::KeyRing>>(s);
+    if (!opened.ok()) {
+      *error = "creating the key ring: " + opened.status().ToString();
+      return std::nullopt;
+    }
+    ring = std::move(opened).value();
+  }
+  std::optional<LogCase> r =
+      RunLogCase(dir + "/log", threads, batch, f.payload, tenant, timing, error, ring.get());
   BenchRoot::RemoveCaseDir(dir);
   if (!r) return std::nullopt;
   LogCaseResult out;
@@ -330,6 +361,8 @@ struct Results {
   std::vector<CaseResult> rocks;
   std::vector<LogCaseResult> singles;
   std::vector<LogCaseResult> batches;
+  // Encryption cost: the same case plaintext and encrypted, alternating.
+  std::vector<LogCaseResult> plain, sealed;
 };
 
 void PrintTables(const Flags& f, const Results& res) {
@@ -356,6 +389,19 @@ void PrintTables(const Flags& f, const Results& res) {
                  payload + " payloads); latency is per request");
     PrintLogHeader();
     for (const auto& r : res.batches) PrintLogRow(r);
+  }
+  if (!res.plain.empty()) {
+    PrintSection("encryption: " + Producers(kTargetThreads) + " x 1 event of tenant \"bench\", " +
+                 "plaintext and XChaCha20-Poly1305 (log/keyring.h), by round");
+    PrintLogHeader();
+    for (size_t i = 0; i < res.plain.size(); ++i) {
+      std::printf("  plain\n");
+      PrintLogRow(res.plain[i]);
+      if (i < res.sealed.size()) {
+        std::printf("  encrypted\n");
+        PrintLogRow(res.sealed[i]);
+      }
+    }
   }
   if (!res.singles.empty() || !res.batches.empty()) {
     std::printf(
@@ -409,6 +455,30 @@ void PrintTargets(const Flags& f, const Results& res) {
       std::printf("  note: the batch target is stated for batches of 100; this run used %zu.\n",
                   f.batch);
     }
+  }
+
+  if (!res.plain.empty() && res.sealed.size() == res.plain.size()) {
+    double plain = 0, sealed = 0;
+    for (const auto& r : res.plain) plain += r.c.ops_per_sec();
+    for (const auto& r : res.sealed) sealed += r.c.ops_per_sec();
+    plain /= static_cast<double>(res.plain.size());
+    sealed /= static_cast<double>(res.sealed.size());
+    const double cost = plain > 0 ? 1.0 - sealed / plain : 0;
+    PrintTarget(kTargetWidth,
+                "encryption cost (mean of " + std::to_string(res.plain.size()) + " pairs: " +
+                    Grouped(sealed) + " vs " + Grouped(plain) + "/s)",
+                Fixed(cost * 100, 1) + " %", "< 10 %", cost < 0.10);
+    // Throughput on a shared disk swings from run to run; the process CPU
+    // per event is the steadier measure of what sealing adds.
+    auto cpu_us = [](const std::vector<LogCaseResult>& v) {
+      double sum = 0;
+      for (const auto& r : v) sum += r.c.ops_per_sec() > 0 ? r.c.cpu_cores * 1e6 / r.c.ops_per_sec() : 0;
+      return sum / static_cast<double>(v.size());
+    };
+    const double cp = cpu_us(res.plain), cs = cpu_us(res.sealed);
+    std::printf("  %-*s %s µs vs %s µs per event (%s%s %%)\n", kTargetWidth,
+                "process CPU, encrypted vs plain", Fixed(cs, 2).c_str(), Fixed(cp, 2).c_str(),
+                cs >= cp ? "+" : "", Fixed(cp > 0 ? (cs / cp - 1) * 100 : 0, 1).c_str());
   }
 
   std::printf("\n  group commit, Log::stats() of each case (warm-up included):\n");
@@ -492,6 +562,18 @@ int Main(int argc, char** argv) {
     std::optional<LogCaseResult> l = RunLogAppend(root, flags, timing, t, flags.batch, &error);
     if (!l) return fail("the batch case with " + Producers(t));
     res.batches.push_back(*l);
+  }
+  for (int round = 0; round < flags.encryption_rounds; ++round) {
+    // Odd rounds run the encrypted case first: neither goes always first.
+    for (int k = 0; k < 2; ++k) {
+      const bool encrypted = (k == 1) != (round % 2 == 1);
+      Progress("encryption, round " + std::to_string(round + 1) +
+               (encrypted ? ": encrypted" : ": plaintext"));
+      std::optional<LogCaseResult> r =
+          RunLogAppend(root, flags, timing, kTargetThreads, 1, &error, "bench", encrypted);
+      if (!r) return fail("the encryption comparison");
+      (encrypted ? res.sealed : res.plain).push_back(*r);
+    }
   }
 
   PrintTables(flags, res);

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "log/keyring.h"
 #include "log/log.h"
 #include "log/record.h"
 #include "log/status.h"
@@ -562,12 +563,15 @@ struct LogCase {
   logbook::LogStats total;  // after the case, warm-up included
 };
 
+// keyring: seals the tenant's payloads (log/keyring.h); null = plaintext.
 inline std::optional<LogCase> RunLogCase(const std::string& dir, int threads, size_t batch,
                                          size_t payload, const std::string& tenant,
-                                         const Timing& timing, std::string* error) {
+                                         const Timing& timing, std::string* error,
+                                         logbook::KeyRing* keyring = nullptr) {
   logbook::LogOptions options;
   options.dir = dir;
   options.create_if_missing = true;
+  options.keyring = keyring;
   logbook::Result<std::unique_ptr<logbook::Log>> opened = logbook::Log::Open(options);
   if (!opened.ok()) {
     *error = "opening the log at '" + dir + "': " + opened.status().ToString();

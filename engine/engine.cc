@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "engine/payload_codec.h"
 #include "log/event_types.h"
+#include "log/keyring.h"
 #include "projections/stream_stats.h"
 #include "projections/view_store.h"
 
@@ -15,13 +17,33 @@ namespace logbook {
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine(options));
+  if (!options.key_dir.empty()) {
+    std::error_code ec;
+    const bool keys_exist = std::filesystem::exists(options.key_dir + "/master.key", ec);
+    const bool log_exists = std::filesystem::exists(options.data_dir + "/CURRENT", ec);
+    if (!keys_exist && !log_exists && options.create_keys && !options.read_only) {
+      Status s = KeyRing::Create(options.key_dir);
+      if (!s.ok()) return s;
+    }
+    if (keys_exist || std::filesystem::exists(options.key_dir + "/master.key", ec)) {
+      Result<std::unique_ptr<KeyRing>> ring = KeyRing::Open(options.key_dir);
+      if (!ring.ok()) return ring.status();
+      engine->keyring_ = std::move(ring).value();
+    }
+  }
   LogOptions lo;
+  lo.keyring = engine->keyring_.get();
   lo.dir = options.data_dir;
   lo.create_if_missing = options.create_if_missing;
   lo.read_only = options.read_only;
   lo.verify_tail_records = options.verify_tail_records;
   lo.env = options.env;
   Result<std::unique_ptr<Log>> log = Log::Open(lo);
+  if (!log.ok() && engine->keyring_ == nullptr && !options.key_dir.empty() &&
+      log.status().code() == Status::Code::kNotFound) {
+    return Status::NotFound(log.status().message() + "; no master key in '" + options.key_dir +
+                            "'");
+  }
   if (!log.ok()) return log.status();
   engine->log_ = std::move(log).value();
   engine->projector_ = std::make_unique<Projector>(*engine->log_, MakeAllProjections());
@@ -189,12 +211,14 @@ std::string Engine::EventToJsonText(const Event& e) {
   out += "\"},\"event_id\":\"";
   out += EventIdToString(e.event_id);
   out += "\"";
-  if (e.payload_encoding != 0) {
+  if (e.key_id != 0) {  // encrypted at rest under this data key
     out += ",\"key_id\":" + std::to_string(e.key_id);
   }
   out += ",\"lsn\":" + std::to_string(e.lsn);
   if (e.payload_encoding != 0) {
-    out += ",\"payload_encrypted\":true";
+    // Still sealed: its key was destroyed or is not available here.
+    out += ",\"payload_encrypted\":true,\"payload_error\":";
+    AppendJsonString(&out, e.payload_error);
   } else {
     Result<std::string> text = IsKnownEventType(e.type) ? PayloadCodec::ToJson(e.type, e.payload)
                                                         : Result<std::string>(Status::NotFound(""));

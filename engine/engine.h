@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/projector.h"
+#include "log/keyring.h"
 #include "log/log.h"
 #include "projections/audit_index.h"
 
@@ -34,6 +35,12 @@ struct EngineOptions {
   bool catch_up_views = true;
   size_t verify_tail_records = 1024;
   rocksdb::Env* env = nullptr;  // fault-injection tests; must outlive the engine
+  // Key directory (log/keyring.h): tenants' payloads are encrypted with keys
+  // kept there. Empty: no encryption. A directory that does not exist is
+  // created only together with a new data directory, and only when
+  // create_keys is set; for an existing plaintext log it is ignored.
+  std::string key_dir;
+  bool create_keys = false;
   // Progress of the view catch-up on open: (done LSN, target LSN).
   std::function<void(uint64_t, uint64_t)> recovery_progress;
 };
@@ -75,6 +82,8 @@ class Engine {
 
   // Waits until the views include `lsn` (read-your-writes).
   Status WaitForViews(uint64_t lsn, std::chrono::milliseconds timeout);
+  // The key ring, or null when the log is not encrypted.
+  KeyRing* keyring() const { return keyring_.get(); }
   Result<std::vector<AuditHit>> QueryAudit(const AuditQuery& q);
   Result<nlohmann::json> Stats();
 
@@ -92,6 +101,7 @@ class Engine {
                                      const Actor& actor, ExpectedVersion expected,
                                      const std::vector<EventInput>& events) const;
   EngineOptions options_;
+  std::unique_ptr<KeyRing> keyring_;  // outlives log_
   std::unique_ptr<Log> log_;
   std::unique_ptr<Projector> projector_;
 };

@@ -24,6 +24,7 @@
 
 #include "log/coding.h"
 #include "log/event_id_index.h"
+#include "log/keyring.h"
 #include "log/verify.h"
 
 namespace logbook {
@@ -37,6 +38,8 @@ constexpr char kCfMeta[] = "meta";
 constexpr char kCfViews[] = "views";
 
 constexpr char kFormatKey[] = "format";
+// Written when a log is first opened with a key ring (docs/log_format.md).
+constexpr char kEncryptionKey[] = "encryption";
 constexpr uint32_t kLogFormatVersion = 1;
 
 // Memtable insert hints (see OpenDb): every key of the `events` family is one
@@ -171,6 +174,7 @@ Result<std::unique_ptr<Log>> Log::Open(const LogOptions& options) {
   Status s = log->OpenDb();
   if (!s.ok()) return s;
   s = log->InitOrCheckFormat();
+  if (s.ok()) s = log->CheckEncryption();
   if (!s.ok()) return s;
 
   s = log->LoadLastLsn();
@@ -351,6 +355,44 @@ Status Log::InitOrCheckFormat() {
                                    std::to_string(kLogFormatVersion) + ")");
   }
   created_at_us_ = created;
+  return Status::OK();
+}
+
+Status Log::CheckEncryption() {
+  std::string v;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_meta_, kEncryptionKey, &v);
+  if (!rs.ok() && !rs.IsNotFound()) return Status::FromRocks(rs, "reading the encryption record");
+  if (options_.keyring == nullptr) {
+    if (rs.ok() && !options_.read_only) {
+      return Status::NotFound("log at '" + options_.dir +
+                              "' holds encrypted payloads and no key directory was given "
+                              "(--key-dir); refusing to write plaintext into it");
+    }
+    return Status::OK();
+  }
+  if (rs.ok() || options_.read_only) return Status::OK();
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return Status::FromRocks(db_->Put(wo, cf_meta_, kEncryptionKey, "xchacha20poly1305-ietf"),
+                           "writing the encryption record");
+}
+
+Status Log::OpenPayload(std::string_view record, Event* e) const {
+  if (e->payload_encoding != 1) return Status::OK();
+  if (options_.keyring == nullptr) {
+    e->payload_error = "payload sealed with data key " + std::to_string(e->key_id) +
+                       "; no key directory given";
+    return Status::OK();
+  }
+  const uint32_t header_len = coding::DecodeFixed32LE(record.data() + 12);
+  const std::string_view ad = record.substr(8, kRecordFrameSize + header_len - 8);
+  Status s = options_.keyring->Unseal(e->key_id, ad, &e->payload);
+  if (s.code() == Status::Code::kNotFound) {
+    e->payload_error = s.message();
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
+  e->payload_encoding = 0;
   return Status::OK();
 }
 
@@ -808,6 +850,16 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
                             head.version);
   }
 
+  // Tenants' payloads are sealed under the tenant's data key; system
+  // streams (no tenant) stay plaintext. The key is fetched before anything
+  // of the request is staged: creating one is the only step that can fail.
+  KeyRing::SealKey key;
+  if (options_.keyring != nullptr && !req.tenant.empty()) {
+    Result<KeyRing::SealKey> k = options_.keyring->KeyFor(req.tenant);
+    if (!k.ok()) return k.status();
+    key = std::move(k).value();
+  }
+
   AppendResult r;
   r.first_lsn = next_lsn_;
   r.first_version = head.version + 1;
@@ -822,12 +874,22 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
     e.type = ne.type;
     e.event_id = IsZero(ne.event_id) ? RandomEventId() : ne.event_id;
     e.prev_hash = head.last_hash;
-    e.payload_encoding = ne.payload_encoding;
-    e.key_id = ne.key_id;
     e.payload = std::move(ne.payload);
     // The record goes into the batch as two parts, so the payload is copied
     // once (into the batch), not twice.
-    head.last_hash = g.encoder.EncodeHead(e, &g.record);
+    if (key.key != nullptr) {
+      // Frame and envelope are the associated data: the ciphertext is bound
+      // to this LSN, stream, version and tenant.
+      e.payload_encoding = 1;
+      e.key_id = key.id;
+      g.encoder.EncodeEnvelope(e, &g.record);
+      KeyRing::Seal(key, std::string_view(g.record).substr(8), &e.payload);
+      head.last_hash = g.encoder.SealHead(&g.record, e.payload);
+    } else {
+      e.payload_encoding = ne.payload_encoding;
+      e.key_id = ne.key_id;
+      head.last_hash = g.encoder.EncodeHead(e, &g.record);
+    }
     head.last_lsn = e.lsn;
 
     char lsn_key[8];
@@ -896,6 +958,7 @@ Result<std::vector<Event>> Log::ReadAll(uint64_t from_lsn, size_t limit) const {
       inner = Status::Corruption("record under key " + std::to_string(lsn) + " says LSN " +
                                  std::to_string(e.lsn));
     }
+    if (inner.ok()) inner = OpenPayload(rec, &e);
     if (!inner.ok()) {
       inner = Status::Corruption("LSN " + std::to_string(lsn) + ": " + inner.message());
       return false;
@@ -925,6 +988,8 @@ Result<Event> Log::ReadEventUpTo(uint64_t lsn, uint64_t bound) const {
     return Status::Corruption("record under key " + std::to_string(lsn) + " says LSN " +
                               std::to_string(e.lsn));
   }
+  s = OpenPayload(std::string_view(v.data(), v.size()), &e);
+  if (!s.ok()) return Status::Corruption("LSN " + std::to_string(lsn) + ": " + s.message());
   return e;
 }
 

@@ -48,6 +48,7 @@ class ColumnFamilyHandle;
 namespace logbook {
 
 class EventIdIndex;
+class KeyRing;
 
 struct LogOptions {
   std::string dir;                   // data directory (created if missing and allowed)
@@ -68,6 +69,12 @@ struct LogOptions {
   // batches of this many events (log/event_id_index.h).
   uint64_t id_ingest_batch = 262144;
   rocksdb::Env* env = nullptr;       // for fault-injection tests; must outlive the Log
+  // Seals tenants' payloads (log/keyring.h; docs/log_format.md "Encryption")
+  // and opens them on read. Must outlive the Log. Without it, payloads are
+  // written in plaintext and sealed ones are returned sealed -- and a log
+  // that holds sealed payloads refuses to open for writing, so plaintext
+  // never slips into an encrypted log by a missing flag.
+  KeyRing* keyring = nullptr;
 };
 
 struct ExpectedVersion {
@@ -196,6 +203,11 @@ class Log {
   Status OpenDb();
   Status LoadLastLsn();
   Status InitOrCheckFormat();
+  Status CheckEncryption();
+  // Opens e's payload when it is sealed (see Event::payload); `record` is
+  // the record e was decoded from. Errors only when the seal does not
+  // authenticate (corruption); a missing key leaves it sealed.
+  Status OpenPayload(std::string_view record, Event* e) const;
   void Enqueue(Pending* p);
   void StagerLoop();
   void CommitterLoop();

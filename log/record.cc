@@ -98,6 +98,11 @@ RecordEncoder::RecordEncoder() : impl_(new Impl) {}
 RecordEncoder::~RecordEncoder() { delete impl_; }
 
 Hash RecordEncoder::EncodeHead(const Event& e, std::string* head) {
+  EncodeEnvelope(e, head);
+  return SealHead(head, e.payload);
+}
+
+void RecordEncoder::EncodeEnvelope(const Event& e, std::string* head) {
   auto& fbb = impl_->fbb;
   fbb.Clear();
   auto stream = fbb.CreateString(e.stream);
@@ -130,18 +135,22 @@ Hash RecordEncoder::EncodeHead(const Event& e, std::string* head) {
   coding::EncodeFixed32LE(p + 12, static_cast<uint32_t>(header_len));
   std::memcpy(p + kRecordFrameSize, fbb.GetBufferPointer(), raw);
   std::memset(p + kRecordFrameSize + raw, 0, header_len - raw);
+  coding::EncodeFixed64LE(p, 0);  // SealHead writes the checksum
+}
 
+Hash RecordEncoder::SealHead(std::string* head, std::string_view payload) {
+  char* p = head->data();
   // Checksum and chain hash over [8, end) of head || payload, streamed.
   XXH3_state_t xs;
   XXH3_64bits_reset_withSeed(&xs, kChecksumSeed);
   XXH3_64bits_update(&xs, p + 8, head->size() - 8);
-  XXH3_64bits_update(&xs, e.payload.data(), e.payload.size());
+  XXH3_64bits_update(&xs, payload.data(), payload.size());
   coding::EncodeFixed64LE(p, XXH3_64bits_digest(&xs));
   crypto_generichash_state bs;
   crypto_generichash_init(&bs, nullptr, 0, 32);
   crypto_generichash_update(&bs, reinterpret_cast<const unsigned char*>(p) + 8, head->size() - 8);
-  crypto_generichash_update(&bs, reinterpret_cast<const unsigned char*>(e.payload.data()),
-                            e.payload.size());
+  crypto_generichash_update(&bs, reinterpret_cast<const unsigned char*>(payload.data()),
+                            payload.size());
   Hash chain;
   crypto_generichash_final(&bs, chain.data(), chain.size());
   return chain;
@@ -287,9 +296,15 @@ bool ParseEventId(std::string_view text, EventId* out) {
   return true;
 }
 
-EventId RandomEventId() {
-  // CSPRNG bytes fetched 4 KiB at a time: one system call per 256 ids.
-  // A forked child refills, so it never repeats its parent's bytes.
+void RandomBytes(void* out, size_t n) {
+  // CSPRNG bytes fetched 4 KiB at a time: one system call per 256 ids or
+  // 170 nonces instead of one each. A forked child refills, so it never
+  // repeats its parent's bytes.
+  if (n > 4096) {
+    EnsureSodium();
+    randombytes_buf(out, n);
+    return;
+  }
   static std::atomic<uint64_t> fork_generation{0};
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] {
@@ -302,16 +317,20 @@ EventId RandomEventId() {
   };
   thread_local Pool pool;
   const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
-  if (pool.used + 16 > pool.bytes.size() || pool.generation != generation) {
+  if (pool.used + n > pool.bytes.size() || pool.generation != generation) {
     EnsureSodium();
     randombytes_buf(pool.bytes.data(), pool.bytes.size());
     pool.used = 0;
     pool.generation = generation;
   }
+  std::memcpy(out, pool.bytes.data() + pool.used, n);
+  sodium_memzero(pool.bytes.data() + pool.used, n);  // each byte is handed out once
+  pool.used += n;
+}
+
+EventId RandomEventId() {
   EventId id;
-  std::memcpy(id.data(), pool.bytes.data() + pool.used, 16);
-  sodium_memzero(pool.bytes.data() + pool.used, 16);  // each id is handed out once
-  pool.used += 16;
+  RandomBytes(id.data(), id.size());
   id[6] = static_cast<uint8_t>((id[6] & 0x0f) | 0x40);  // version 4
   id[8] = static_cast<uint8_t>((id[8] & 0x3f) | 0x80);  // RFC 4122 variant
   return id;

@@ -60,7 +60,12 @@ struct Event {
   Hash prev_hash{};
   uint8_t payload_encoding = 0;  // 0 plaintext FlatBuffer, 1 XChaCha20-Poly1305
   uint32_t key_id = 0;
+  // The payload bytes. Readers of the log open sealed payloads: then
+  // payload_encoding is 0 here and key_id still names the key it was sealed
+  // with. A payload that stays sealed (its key was destroyed, or no key
+  // ring) keeps payload_encoding 1 and says why in payload_error.
   std::string payload;
+  std::string payload_error;
 };
 
 constexpr uint8_t kRecordFormat = 1;
@@ -94,6 +99,12 @@ class RecordEncoder {
   // payload: *head gets bytes [0, 16 + header_len) (frame and envelope, with
   // the checksum over head and e.payload), and the chain hash is returned.
   Hash EncodeHead(const Event& e, std::string* head);
+  // EncodeHead in two steps, for payloads sealed with the header as
+  // associated data (log/keyring.h): EncodeEnvelope writes *head with a zero
+  // checksum, so bytes [8, size) are final; SealHead then writes the
+  // checksum over head and payload and returns the chain hash.
+  void EncodeEnvelope(const Event& e, std::string* head);
+  Hash SealHead(std::string* head, std::string_view payload);
 
  private:
   struct Impl;
@@ -115,6 +126,8 @@ Hash GenesisHash(std::string_view stream);
 std::string EventIdToString(const EventId& id);  // 8-4-4-4-12 lowercase hex
 bool ParseEventId(std::string_view text, EventId* out);
 EventId RandomEventId();  // UUID version 4 from libsodium's CSPRNG
+// n bytes from libsodium's CSPRNG, drawn from a per-thread pool (fork-safe).
+void RandomBytes(void* out, size_t n);
 bool IsZero(const EventId& id);
 std::string HashToHex(const Hash& h);
 int64_t NowMicros();

@@ -47,6 +47,8 @@ class ViewTxn : public ViewReader {
   virtual void Delete(std::string_view key) = 0;
 };
 
+inline bool PayloadReadable(const Event& e) { return e.payload_encoding == 0; }
+
 class Projection {
  public:
   virtual ~Projection() = default;
@@ -55,6 +57,9 @@ class Projection {
   // Bumped when Apply or the view's key layout changes: a stored view with an
   // older version is rebuilt from LSN 1 on open.
   virtual uint32_t version() const = 0;
+  // A fold that decodes the payload must first check PayloadReadable(e): a
+  // payload whose tenant key was destroyed stays sealed, and such an event
+  // is skipped (its envelope fields are still usable), never an error.
   virtual Status Apply(const Event& e, ViewTxn& txn) = 0;
   // The view's whole state as JSON (replay, debugging). Keep views small
   // enough for this, or dump a summary.

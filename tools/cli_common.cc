@@ -33,9 +33,18 @@ int FailUsage(const std::string& message) {
   return kExitUsage;
 }
 
+std::string KeyDir(const GlobalFlags& g) {
+  if (!g.key_dir.empty()) return g.key_dir;
+  std::string d = g.data_dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d + ".keys";
+}
+
 Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& g, const OpenFlags& f) {
   EngineOptions o;
   o.data_dir = g.data_dir;
+  o.key_dir = KeyDir(g);
+  o.create_keys = f.create && !g.no_encryption;
   o.create_if_missing = f.create;
   o.read_only = f.mode == OpenMode::kReadOnly;
   o.run_projector_thread = f.run_projector;

@@ -33,7 +33,14 @@ int FailUsage(const std::string& message);
 struct GlobalFlags {
   std::string data_dir = "./logbook-data";
   std::string log_level = "info";
+  // Key directory of the encryption keys; empty: "<data dir>.keys", beside
+  // (never inside) the data directory. See log/keyring.h.
+  std::string key_dir;
+  bool no_encryption = false;  // a new data directory gets no keys
 };
+
+// The key directory g names, or the default beside the data directory.
+std::string KeyDir(const GlobalFlags& g);
 
 enum class OpenMode {
   kReadWrite,         // needs the lock (fails with kBusy if a server runs)

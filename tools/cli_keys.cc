@@ -1,5 +1,6 @@
 // CLI commands for API keys: keys create|list|revoke. They edit the keys file only; a running
 // server picks the changes up when it re-reads the file (KeyStore::ReloadIfChanged).
+// And keys rotate: a new encryption master key for the key directory (log/keyring.h).
 
 #include <sodium.h>
 
@@ -125,6 +126,38 @@ void AddKeyCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       if (!store.ok()) return Fail(store.status());
       if (Status s = (*store)->Revoke(kf->key_id); !s.ok()) return Fail(s);
       std::printf("revoked key %s in %s\n", kf->key_id.c_str(), path.c_str());
+      return kExitOk;
+    };
+  });
+
+  // ---- keys rotate (encryption master key)
+  auto* rotate = keys->add_subcommand(
+      "rotate",
+      "Rotate the encryption master key: every tenant data key is re-wrapped under a new\n"
+      "master key in the key directory (--key-dir); the log is not rewritten. The previous\n"
+      "generation stays as master.key.<id> and tenant-keys.json.<id> for old backups.\n"
+      "Needs the data directory to itself (stop the server first).");
+  rotate->callback([&g, run] {
+    *run = [&g] {
+      OpenFlags f;
+      f.catch_up_views = false;
+      f.run_projector = false;
+      Result<std::unique_ptr<Engine>> e = OpenEngine(g, f);
+      if (!e.ok()) return Fail(e.status());
+      KeyRing* ring = (*e)->keyring();
+      if (ring == nullptr) {
+        return Fail(Status::NotFound("data directory '" + g.data_dir +
+                                     "' is not encrypted (no key directory at '" + KeyDir(g) +
+                                     "')"));
+      }
+      const uint32_t old_id = ring->master_key_id();
+      Result<uint32_t> id = ring->RotateMaster();
+      if (!id.ok()) return Fail(id.status());
+      size_t live = 0;
+      for (const TenantKeyInfo& k : ring->List()) live += k.destroyed ? 0 : 1;
+      std::printf("rotated master key %u -> %u in %s: %zu data key(s) re-wrapped; "
+                  "generation %u kept as master.key.%u\n",
+                  old_id, *id, ring->dir().c_str(), live, old_id, old_id);
       return kExitOk;
     };
   });

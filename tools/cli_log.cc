@@ -91,6 +91,13 @@ void AddLogCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
                   existed ? "already initialised:" : "initialised",
                   std::filesystem::absolute(g.data_dir).c_str(),
                   static_cast<unsigned long long>((*e)->log().LastLsn()));
+      if (const KeyRing* ring = (*e)->keyring(); ring != nullptr) {
+        std::printf("encryption: tenants' payloads are encrypted; keys in %s "
+                    "(master key %u). Back it up separately from the data directory.\n",
+                    std::filesystem::absolute(ring->dir()).c_str(), ring->master_key_id());
+      } else {
+        std::printf("encryption: off (payloads are stored in plaintext)\n");
+      }
       return kExitOk;
     };
   });

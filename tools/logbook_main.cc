@@ -22,6 +22,12 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", g.data_dir, "Data directory")
       ->envname("LOGBOOK_DATA_DIR")
       ->capture_default_str();
+  app.add_option("--key-dir", g.key_dir,
+                 "Encryption key directory (default: <data-dir>.keys, beside the data directory)")
+      ->envname("LOGBOOK_KEY_DIR");
+  app.add_flag("--no-encryption", g.no_encryption,
+               "Create a new data directory without encryption keys")
+      ->envname("LOGBOOK_NO_ENCRYPTION");
   app.add_option("--log-level", g.log_level, "trace|debug|info|warn|error|off")
       ->envname("LOGBOOK_LOG_LEVEL")
       ->capture_default_str();

@@ -102,13 +102,21 @@ TEST_SUITE("slow") {
       REQUIRE(WIFSIGNALED(status));
       EngineOptions o;
       o.data_dir = data;
+      o.key_dir = data + ".keys";  // serve made an encrypted log
       o.run_projector_thread = false;
       auto engine = Engine::Open(o);
       REQUIRE_MESSAGE(engine.ok(), engine.status().ToString());
       for (const auto& id : acked) {
         EventId e{};
         REQUIRE(ParseEventId(id, &e));
-        CHECK_MESSAGE((*engine)->log().FindEventId(e).ok(), "round " << round << " lost " << id);
+        Result<uint64_t> lsn = (*engine)->log().FindEventId(e);
+        CHECK_MESSAGE(lsn.ok(), "round " << round << " lost " << id);
+        if (!lsn.ok()) continue;
+        // Its data key was durable before the acknowledgement, too.
+        Result<Event> ev = (*engine)->log().ReadEvent(*lsn);
+        REQUIRE(ev.ok());
+        CHECK_MESSAGE(ev->payload_encoding == 0, ev->payload_error);
+        CHECK(ev->key_id != 0);
       }
       CHECK(VerifyLog((*engine)->log(), VerifyOptions{}).clean());
       total += acked.size();

@@ -2,9 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "log/log.h"
+#include "log/keyring.h"
 #include "tests/test_util.h"
 
 using namespace logbook;
@@ -137,6 +139,31 @@ TEST_SUITE("tools/cli") {
     CHECK(Lines(out) == 1);  // nothing of the failures was written
   }
 
+  TEST_CASE("InitEncryptsByDefaultAndKeysRotateRewrapsTheKeys") {
+    TempDir dir;
+    Cli cli{dir.Sub("d")};
+    std::string out, err;
+    REQUIRE(cli.Run("init", &out) == 0);
+    CHECK(out.find("encryption: tenants' payloads are encrypted") != std::string::npos);
+    CHECK(std::filesystem::exists(dir.Sub("d.keys/master.key")));
+    REQUIRE(cli.Run("append --stream s/1 --tenant acme --type SessionClosed "
+                    "--payload '{\"reason\":\"cli-secret\"}'") == 0);
+    REQUIRE(cli.Run("keys rotate", &out, &err) == 0);
+    CHECK(out.find("rotated master key 1 -> 2") != std::string::npos);
+    REQUIRE(cli.Run("read --stream s/1", &out) == 0);
+    CHECK(out.find("cli-secret") != std::string::npos);
+    // Without its key directory the log is readable only as sealed bytes.
+    CHECK(cli.Run("--key-dir " + dir.Sub("nowhere") + " append --stream s/1 --tenant acme "
+                  "--type SessionClosed", &out, &err) == 7);
+    CHECK(err.find("refusing to write plaintext") != std::string::npos);
+
+    Cli plain{dir.Sub("p")};
+    REQUIRE(plain.Run("--no-encryption init", &out) == 0);
+    CHECK(out.find("encryption: off") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.Sub("p.keys")));
+    CHECK(plain.Run("keys rotate", &out, &err) == 7);
+  }
+
   TEST_CASE("AuditVerifyExitsEightOnAFlippedByte") {
     TempDir dir;
     Cli cli{dir.Sub("d")};
@@ -145,7 +172,11 @@ TEST_SUITE("tools/cli") {
       REQUIRE(cli.Run("append --stream s --type SessionClosed --payload '{\"reason\":\"r\"}'") == 0);
     }
     {
+      // `init` made an encrypted log: it opens for writing only with its keys.
+      auto ring = KeyRing::Open(cli.dir + ".keys");
+      REQUIRE(ring.ok());
       LogOptions o = TestLogOptions(cli.dir);
+      o.keyring = ring->get();
       auto log = Log::Open(o);
       REQUIRE(log.ok());
       FlipRecordByte(**log, 2, RawRecord(**log, 2).size() - 2);
