@@ -26,25 +26,24 @@ std::array<uint64_t, 256> MakeGear() {
 }
 const std::array<uint64_t, 256> kGear = MakeGear();
 
-// A boundary where the top 10 bits of the gear hash are zero: about one in
-// 1024 positions. The gear hash shifts left, so its top bits depend on the
-// last 64 bytes: the window that decides a boundary.
-constexpr uint64_t kBoundaryMask = 0xffc0000000000000ULL;
+// A boundary where the top bits of the gear hash selected by the mask are
+// zero: 9 bits, one in 512 positions. The gear
+// hash shifts left, so its top bits depend on the last 64 bytes: the window
+// that decides a boundary.
+constexpr uint64_t kValueMask = 0xff80000000000000ULL;
 
-}  // namespace
-
-std::vector<size_t> ChunkBoundaries(std::string_view data) {
+std::vector<size_t> Boundaries(std::string_view data, size_t min, size_t max, uint64_t mask) {
   std::vector<size_t> ends;
   size_t start = 0;
   const size_t n = data.size();
   while (start < n) {
-    size_t end = std::min(n, start + kChunkMax);
-    if (n - start > kChunkMin) {
+    size_t end = std::min(n, start + max);
+    if (n - start > min) {
       uint64_t h = 0;
       // The hash warms up over the minimum size; boundaries only after it.
       for (size_t i = start; i < end; ++i) {
         h = (h << 1) + kGear[static_cast<uint8_t>(data[i])];
-        if (i + 1 - start >= kChunkMin && (h & kBoundaryMask) == 0) {
+        if (i + 1 - start >= min && (h & mask) == 0) {
           end = i + 1;
           break;
         }
@@ -55,6 +54,28 @@ std::vector<size_t> ChunkBoundaries(std::string_view data) {
     ends.push_back(end);
     start = end;
   }
+  return ends;
+}
+
+}  // namespace
+
+std::vector<size_t> ChunkBoundaries(std::string_view data) {
+  return Boundaries(data, kChunkMin, kChunkMax, kValueMask);
+}
+
+std::vector<size_t> ManifestChunkBoundaries(std::string_view data) {
+  std::vector<size_t> ends;
+  const size_t n = data.size() / kChunkHashSize;
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ++count;
+    const auto first = static_cast<uint8_t>(data[i * kChunkHashSize]);
+    if ((count >= kManifestChunkMinRefs && (first & 0x07) == 0) || count >= kManifestChunkMaxRefs) {
+      ends.push_back((i + 1) * kChunkHashSize);
+      count = 0;
+    }
+  }
+  if (ends.empty() ? !data.empty() : ends.back() != data.size()) ends.push_back(data.size());
   return ends;
 }
 
@@ -77,10 +98,9 @@ std::string ChunkStore::Key(std::string_view tenant, std::string_view hash) {
 }
 
 Result<std::string> ChunkStore::PutChunks(std::string_view tenant, std::string_view data,
-                                          PinList* pins) {
+                                          const std::vector<size_t>& ends, PinList* pins) {
   if (cf_ == nullptr) return Status::ReadOnly("this log has no chunk store");
   std::string hashes;
-  std::vector<size_t> ends = ChunkBoundaries(data);
   hashes.reserve(ends.size() * kChunkHashSize);
   std::vector<std::string> keys;
   keys.reserve(ends.size());
@@ -136,12 +156,12 @@ Result<BlobRef> ChunkStore::Write(std::string_view tenant, std::string_view type
   BlobRef ref;
   ref.type = std::string(type);
   ref.size = data.size();
-  Result<std::string> refs = PutChunks(tenant, data, pins);
+  Result<std::string> refs = PutChunks(tenant, data, ChunkBoundaries(data), pins);
   if (!refs.ok()) return refs.status();
   ref.refs = std::move(refs).value();
   while (ref.refs.size() > kMaxRootRefs * kChunkHashSize) {
     if (ref.levels >= kMaxBlobLevels) return Status::InvalidArgument("value too large");
-    Result<std::string> up = PutChunks(tenant, ref.refs, pins);
+    Result<std::string> up = PutChunks(tenant, ref.refs, ManifestChunkBoundaries(ref.refs), pins);
     if (!up.ok()) return up.status();
     ref.refs = std::move(up).value();
     ++ref.levels;

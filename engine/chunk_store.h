@@ -42,20 +42,29 @@ class ColumnFamilyHandle;
 namespace logbook {
 
 constexpr uint8_t kChunkFormat = 1;    // first byte of every stored chunk
-// Content-defined chunking bounds (bytes). The average chunk is about
-// kChunkMin + 1 KiB. Changing them changes where boundaries fall (less
-// deduplication against chunks written before), never what a read returns.
-constexpr size_t kChunkMin = 256;
+// Content-defined chunking of values (bytes): the average chunk is about
+// kChunkMin + 512. Manifest levels (lists of hashes) use smaller chunks, so
+// that a list growing at its end rewrites little of its manifest. Changing
+// these changes where boundaries fall (less deduplication against chunks
+// written before), never what a read returns.
+constexpr size_t kChunkMin = 128;
 constexpr size_t kChunkMax = 8192;
+// Manifest chunks are cut between hashes only (so each holds whole hashes):
+// after a hash whose first byte is a multiple of 8, once the chunk holds at
+// least kManifestChunkMinRefs hashes, and always at kManifestChunkMaxRefs.
+constexpr size_t kManifestChunkMinRefs = 2;
+constexpr size_t kManifestChunkMaxRefs = 128;
 // A blob whose top-level hash list has more entries than this gets another
 // manifest level.
-constexpr size_t kMaxRootRefs = 8;
+constexpr size_t kMaxRootRefs = 2;
 constexpr uint8_t kMaxBlobLevels = 8;
 
 // Boundaries of content-defined chunks of `data`: the end offset of each
 // chunk, ascending, the last one data.size(). Deterministic forever for a
 // given build's constants (the gear table is generated from a fixed seed).
 std::vector<size_t> ChunkBoundaries(std::string_view data);
+// The same for a manifest level: a list of kChunkHashSize-byte hashes.
+std::vector<size_t> ManifestChunkBoundaries(std::string_view data);
 
 // BLAKE2b-256 of `data`.
 std::string ChunkHash(std::string_view data);
@@ -112,7 +121,8 @@ class ChunkStore {
  private:
   Result<std::string> GetChunk(std::string_view tenant, std::string_view hash) const;
   // Stores the chunks of `data`; returns their concatenated hashes.
-  Result<std::string> PutChunks(std::string_view tenant, std::string_view data, PinList* pins);
+  Result<std::string> PutChunks(std::string_view tenant, std::string_view data,
+                                const std::vector<size_t>& ends, PinList* pins);
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* cf_;

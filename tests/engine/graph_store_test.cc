@@ -97,6 +97,13 @@ TEST_SUITE("engine/graph_store") {
       if (i + 1 < a.size()) CHECK(len >= kChunkMin);
       start = a[i];
     }
+    // Manifest chunks hold whole hashes.
+    std::string hashes;
+    for (int i = 0; i < 300; ++i) hashes += ChunkHash(std::to_string(i));
+    const std::vector<size_t> m = ManifestChunkBoundaries(hashes);
+    REQUIRE(!m.empty());
+    CHECK(m.back() == hashes.size());
+    for (size_t end : m) CHECK(end % kChunkHashSize == 0);
     CHECK(ChunkBoundaries("").empty());
     CHECK(ChunkBoundaries("x") == std::vector<size_t>{1});
   }
@@ -122,6 +129,10 @@ TEST_SUITE("engine/graph_store") {
     // multiple of the last list (about one chunk of new bytes per turn).
     MESSAGE("logical bytes " << logical << ", stored chunk bytes " << s.bytes);
     CHECK(s.bytes < logical / 8);
+    // A sweep walks every manifest level and keeps all of it.
+    Result<GraphSweepReport> r = g.SweepNow();
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    CHECK(r->chunks.chunks_deleted == 0);
     // Every turn still reads back exactly.
     auto t = g.GetTuple("acme", "t", "", "ck1030").value();
     REQUIRE(t.has_value());
