@@ -213,6 +213,11 @@ std::string TupleJson(const GraphTuple& t) {
     x["idx"] = w.idx;
     writes.push_back(std::move(x));
   }
+  json versions = json::object();
+  for (const auto& [ch, v] : t.channel_versions) {
+    json parsed = json::parse(v, nullptr, false);
+    versions[ch] = parsed.is_discarded() ? json(v) : std::move(parsed);
+  }
   json metadata = json::parse(t.metadata_json, nullptr, false);
   if (metadata.is_discarded()) metadata = json::object();
   json out{{"thread_id", t.thread_id},
@@ -221,6 +226,7 @@ std::string TupleJson(const GraphTuple& t) {
            {"parent_checkpoint_id", t.parent_id.empty() ? json(nullptr) : json(t.parent_id)},
            {"checkpoint", ValueJson(t.checkpoint)},
            {"metadata", std::move(metadata)},
+           {"channel_versions", std::move(versions)},
            {"channel_values", std::move(values)},
            {"pending_writes", std::move(writes)}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace);

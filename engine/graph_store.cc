@@ -317,6 +317,7 @@ Result<GraphTuple> GraphStore::BuildTuple(const std::string& tenant, const Check
   }
   for (size_t i = 0; i < rec.read_refs && i < rec.channel_refs.size(); ++i) {
     const auto& [ch, ver] = rec.channel_refs[i];
+    t.channel_versions.emplace_back(ch, ver);
     Result<std::optional<ChannelValueRec>> cv =
         P::GetChannelValue(*reader, tenant, rec.thread_id, rec.checkpoint_ns, ch, ver);
     if (!cv.ok()) return cv.status();

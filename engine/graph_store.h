@@ -91,6 +91,7 @@ struct GraphTuple {
   std::string parent_id;
   GraphValue checkpoint;
   std::string metadata_json;
+  std::vector<std::pair<std::string, std::string>> channel_versions;  // channel, version JSON
   std::vector<std::pair<std::string, GraphValue>> channel_values;
   struct Write {
     std::string task_id;

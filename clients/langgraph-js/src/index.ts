@@ -80,6 +80,7 @@ interface WireTuple {
   parent_checkpoint_id: string | null;
   checkpoint: WireValue;
   metadata: Record<string, unknown>;
+  channel_versions: Record<string, number | string>;
   channel_values: Record<string, WireValue>;
   pending_writes: Array<WireValue & { task_id: string; channel: string; task_path: string; idx: number }>;
 }
@@ -175,7 +176,9 @@ export class LogbookSaver extends BaseCheckpointSaver {
       );
     }
     const checkpointNs: string = config.configurable?.checkpoint_ns ?? "";
-    const { channel_values: values, ...rest } = copyCheckpoint(checkpoint);
+    // The body leaves out what the server keeps anyway (the id and the
+    // channel versions) and the channel values, sent one by one below.
+    const { channel_values: values, channel_versions: _versions, id: _id, ...rest } = copyCheckpoint(checkpoint);
     // Only channels with a new version are sent: the others are stored
     // already, under the version the checkpoint names.
     const channelValues: Record<string, WireValue> = {};
@@ -265,12 +268,17 @@ export class LogbookSaver extends BaseCheckpointSaver {
   }
 
   private async toTuple(wire: WireTuple): Promise<CheckpointTuple> {
-    const body = (await this.decode(wire.checkpoint)) as Omit<Checkpoint, "channel_values">;
+    const body = (await this.decode(wire.checkpoint)) as Partial<Checkpoint>;
     const channelValues: Record<string, unknown> = {};
     for (const [channel, value] of Object.entries(wire.channel_values)) {
       channelValues[channel] = await this.decode(value);
     }
-    const checkpoint = { ...body, channel_values: channelValues } as Checkpoint;
+    const checkpoint = {
+      ...body,
+      id: body.id ?? wire.checkpoint_id,
+      channel_versions: body.channel_versions ?? { ...wire.channel_versions },
+      channel_values: channelValues,
+    } as Checkpoint;
     const configurable = {
       thread_id: wire.thread_id,
       checkpoint_ns: wire.checkpoint_ns,
