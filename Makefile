@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DATA_DIR ?= ./logbook-data
 
-.PHONY: all setup build test test-fast asan demo serve bench bench-http format clean
+.PHONY: all setup build test test-fast asan demo serve bench bench-http bench-langgraph format clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench: build
 
 bench-http: build
 	$(BUILD)/http_bench
+
+# LangGraph checkpointer: logbook's saver against the PostgreSQL saver (starts
+# a local PostgreSQL 15; installs Debian's postgresql-15 when missing).
+bench-langgraph: build
+	bash bench/langgraph/run.sh $(BUILD)/logbook
 
 format:
 	cmake --build $(BUILD) --target format

@@ -36,6 +36,8 @@ constexpr char kCfStreamIndex[] = "stream_index";
 constexpr char kCfIdempotency[] = "idempotency";
 constexpr char kCfMeta[] = "meta";
 constexpr char kCfViews[] = "views";
+// Content-addressed chunks of graph checkpoint blobs (engine/chunk_store.h).
+constexpr char kCfChunks[] = "chunks";
 
 constexpr char kFormatKey[] = "format";
 // Written when a log is first opened with a key ring (docs/log_format.md).
@@ -299,6 +301,30 @@ Status Log::OpenDb() {
       {rocksdb::kDefaultColumnFamilyName, base}, {kCfEvents, events},
       {kCfStreamIndex, stream_index},            {kCfIdempotency, ids},
       {kCfMeta, base},                           {kCfViews, lookup}};
+  // Chunks: point lookups by hash (bloom filters). A log created before the
+  // chunk store has no such family: a writable open adds it, a read-only
+  // open goes without (chunks_cf() is then null).
+  bool open_chunks = !options_.read_only;
+  if (options_.read_only) {
+    std::vector<std::string> existing;
+    if (rocksdb::DB::ListColumnFamilies(dbo, options_.dir, &existing).ok()) {
+      for (const auto& name : existing) open_chunks |= name == kCfChunks;
+    }
+  }
+  // Chunks are mostly serialized text (JSON): zstd stores them in about half
+  // what LZ4 does, and they are read far less often than they are kept.
+  // Larger blocks give zstd more context across the small chunks.
+  rocksdb::ColumnFamilyOptions chunks = lookup;
+  {
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    t.block_size = 16 << 10;
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    chunks.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  }
+  chunks.compression = rocksdb::kZSTD;
+  chunks.bottommost_compression = rocksdb::kZSTD;
+  if (open_chunks) cfs.push_back({kCfChunks, chunks});
   rocksdb::Status rs;
   if (options_.read_only) {
     dbo.max_open_files = -1;  // required for secondary instances
@@ -322,6 +348,7 @@ Status Log::OpenDb() {
   cf_idempotency_ = handles_[3];
   cf_meta_ = handles_[4];
   cf_views_ = handles_[5];
+  if (open_chunks) cf_chunks_ = handles_[6];
   return Status::OK();
 }
 

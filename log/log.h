@@ -188,6 +188,9 @@ class Log {
   rocksdb::DB* db() const { return db_; }
   rocksdb::ColumnFamilyHandle* views_cf() const { return cf_views_; }
   rocksdb::ColumnFamilyHandle* meta_cf() const { return cf_meta_; }
+  // The graph chunk store's family (engine/chunk_store.h); null only for a
+  // read-only open of a log that never had one.
+  rocksdb::ColumnFamilyHandle* chunks_cf() const { return cf_chunks_; }
 
   // Key encodings, shared with the verifier and tests.
   static std::string StreamIndexKey(std::string_view stream, uint64_t version);
@@ -239,6 +242,7 @@ class Log {
   rocksdb::ColumnFamilyHandle* cf_idempotency_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* cf_views_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cf_chunks_ = nullptr;
   std::shared_ptr<void> block_cache_;  // rocksdb::Cache, kept alive with the DB
   int64_t created_at_us_ = 0;
   std::string secondary_dir_;  // read-only mode: the secondary instance's own files

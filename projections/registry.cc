@@ -1,4 +1,5 @@
 #include "projections/audit_index.h"
+#include "projections/graph_checkpoints.h"
 #include "projections/projection.h"
 #include "projections/stream_stats.h"
 
@@ -8,6 +9,7 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   std::vector<std::unique_ptr<Projection>> v;
   v.push_back(std::make_unique<StreamStatsProjection>());
   v.push_back(std::make_unique<AuditIndexProjection>());
+  v.push_back(std::make_unique<GraphCheckpointsProjection>());
   return v;
 }
 

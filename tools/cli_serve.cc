@@ -10,8 +10,10 @@
 #include <mutex>
 #include <thread>
 
+#include "api/graph_routes.h"
 #include "api/keys.h"
 #include "api/server.h"
+#include "engine/graph_store.h"
 #include "tools/cli_common.h"
 
 namespace logbook::cli {
@@ -21,6 +23,8 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     std::string keys_file;
     api::ServerOptions o;
     int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, grace_ms = 10000;
+    GraphOptions graph;
+    int64_t graph_sweep_interval_ms = 60000;
   };
   auto f = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand(
@@ -54,6 +58,19 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       ->envname("LOGBOOK_BURST_PER_IP")->capture_default_str();
   serve->add_option("--shutdown-grace-ms", f->grace_ms, "On shutdown, warn this often while requests are in flight")
       ->envname("LOGBOOK_SHUTDOWN_GRACE_MS")->capture_default_str();
+  // LangGraph checkpoints (docs/operations.md "Graph checkpoints").
+  serve->add_option("--graph-ttl", f->graph.ttl_seconds,
+                    "Default graph thread TTL in seconds (0: threads never expire)")
+      ->envname("LOGBOOK_GRAPH_TTL")->capture_default_str();
+  serve->add_flag("--graph-ttl-refresh-on-read", f->graph.refresh_ttl_on_read,
+                  "Reads of a thread count as activity for its TTL")
+      ->envname("LOGBOOK_GRAPH_TTL_REFRESH_ON_READ");
+  serve->add_option("--graph-keep-latest", f->graph.keep_latest,
+                    "Keep at most N checkpoints per thread namespace (0: keep all)")
+      ->envname("LOGBOOK_GRAPH_KEEP_LATEST")->capture_default_str();
+  serve->add_option("--graph-sweep-interval-ms", f->graph_sweep_interval_ms,
+                    "How often TTL, pruning and the chunk sweep run")
+      ->envname("LOGBOOK_GRAPH_SWEEP_INTERVAL_MS")->capture_default_str();
   serve->callback([&g, run, f] {
     *run = [&g, f] {
       const std::string keys_path =
@@ -94,8 +111,12 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       f->o.body_timeout = std::chrono::milliseconds(f->body_timeout_ms);
       f->o.shutdown_grace = std::chrono::milliseconds(f->grace_ms);
       f->o.handle_signals = true;
+      f->graph.sweep_interval = std::chrono::milliseconds(std::max<int64_t>(f->graph_sweep_interval_ms, 100));
+      GraphStore graph(**engine, f->graph);
       api::Server server(**engine, *keys, f->o);
+      api::AddGraphRoutes(server.router(), {&graph});
       if (Status s = server.Start(); !s.ok()) return Fail(s);
+      graph.Start();
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,
                    server.port(), g.data_dir);
 
