@@ -1,6 +1,8 @@
 #include "projections/audit_index.h"
+#include "projections/opt_outs.h"
 #include "projections/projection.h"
 #include "projections/stream_stats.h"
+#include "projections/workspace.h"
 
 namespace logbook {
 
@@ -8,6 +10,8 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   std::vector<std::unique_ptr<Projection>> v;
   v.push_back(std::make_unique<StreamStatsProjection>());
   v.push_back(std::make_unique<AuditIndexProjection>());
+  v.push_back(std::make_unique<WorkspaceProjection>());
+  v.push_back(std::make_unique<OptOutsProjection>());
   return v;
 }
 
