@@ -13,6 +13,7 @@
 #include "api/keys.h"
 #include "api/server.h"
 #include "tools/cli_common.h"
+#include "tools/cli_workspace.h"
 
 namespace logbook::cli {
 
@@ -21,6 +22,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     std::string keys_file;
     api::ServerOptions o;
     int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, grace_ms = 10000;
+    WorkspaceServeFlags workspace;
   };
   auto f = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand(
@@ -54,6 +56,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       ->envname("LOGBOOK_BURST_PER_IP")->capture_default_str();
   serve->add_option("--shutdown-grace-ms", f->grace_ms, "On shutdown, warn this often while requests are in flight")
       ->envname("LOGBOOK_SHUTDOWN_GRACE_MS")->capture_default_str();
+  AddWorkspaceServeFlags(serve, &f->workspace);
   serve->callback([&g, run, f] {
     *run = [&g, f] {
       const std::string keys_path =
@@ -95,6 +98,11 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       f->o.shutdown_grace = std::chrono::milliseconds(f->grace_ms);
       f->o.handle_signals = true;
       api::Server server(**engine, *keys, f->o);
+      auto workspace = WorkspaceServe::Start(g, f->workspace, **engine, server);
+      if (!workspace.ok()) {
+        const Status& s = workspace.status();
+        return s.IsInvalidArgument() ? FailUsage(s.message()) : Fail(s);
+      }
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,
                    server.port(), g.data_dir);
@@ -109,6 +117,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
           if (Status s = keys->ReloadIfChanged(); !s.ok()) {
             spdlog::warn("keys file not reloaded: {}", s.ToString());
           }
+          (*workspace)->Poll();  // a rotated share secret takes effect without a restart
         }
       });
       server.Wait();
