@@ -112,6 +112,24 @@ TEST_SUITE("projections/workspace") {
     CHECK(item->version == 1);
   }
 
+  TEST_CASE("PayloadsThatDoNotVerifyAreIgnored") {
+    WorkspaceProjection p;
+    OptOutsProjection o;
+    MemViewTxn txn;
+    Events ev;
+    Event bad = ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved", Save("n1", "a", "t", "c"));
+    bad.payload = std::string(40, 'p');  // written around the engine's schema check
+    CHECK(p.Apply(bad, txn).ok());
+    Event bad_opt = ev.Make("tenant/acme/optouts", "acme", "OptOutSet", R"({"tenant":"acme"})");
+    bad_opt.payload = "xyz";
+    CHECK(o.Apply(bad_opt, txn).ok());
+    CHECK(p.Dump(txn).value()["items"].empty());
+    // The view goes on with the next good event.
+    REQUIRE(p.Apply(ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved",
+                            Save("n1", "a", "t", "c")), txn).ok());
+    CHECK(WorkspaceProjection::GetItem(txn, "acme", "n1").value()->version == 2);
+  }
+
   TEST_CASE("ShareIdsBelongToTheFirstCreator") {
     WorkspaceProjection p;
     MemViewTxn txn;
