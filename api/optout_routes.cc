@@ -76,8 +76,8 @@ void AddOptOutRoutes(Router& router, const OptOutRouteDeps& deps) {
   router.Add("GET", base + "/check", Role::kViewer, [svc](Request& req, Reply reply) {
     Response err;
     if (!RequireTenant(req, &err)) return reply(err);
-    reply(FromResult(200, svc->Check(req.caller.tenant, QueryText(req, "user"),
-                                     QueryText(req, "channel"))));
+    reply(FromResult(
+        200, svc->Check(req.caller.tenant, QueryText(req, "user"), QueryText(req, "channel"))));
   });
 
   router.Add("GET", base, Role::kViewer, [svc](Request& req, Reply reply) {
@@ -99,12 +99,12 @@ void AddOptOutRoutes(Router& router, const OptOutRouteDeps& deps) {
       return reply(err);
     }
     if (limit == 0 || limit > kMaxPageSize) {
-      return reply(Response::Error(400, "bad_request",
-                                   "limit must be 1.." + std::to_string(kMaxPageSize)));
+      return reply(
+          Response::Error(400, "bad_request", "limit must be 1.." + std::to_string(kMaxPageSize)));
     }
-    reply(FromResult(200, svc->History(req.caller.tenant, QueryText(req, "user"),
-                                       QueryText(req, "channel"), from,
-                                       static_cast<size_t>(limit))));
+    reply(
+        FromResult(200, svc->History(req.caller.tenant, QueryText(req, "user"),
+                                     QueryText(req, "channel"), from, static_cast<size_t>(limit))));
   });
 
   router.Add("DELETE", base + "/{opt_out_id}", Role::kViewer,

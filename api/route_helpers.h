@@ -4,10 +4,9 @@
 // bodies, query flags, and replies from service results.
 
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "api/core_routes.h"
 #include "api/http.h"
@@ -76,8 +75,8 @@ inline bool U64Field(const nlohmann::json& j, const char* name, std::optional<ui
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return true;
   if (!it->is_number_unsigned()) {
-    *err = Response::Error(400, "bad_request",
-                           std::string(name) + " must be a non-negative integer");
+    *err =
+        Response::Error(400, "bad_request", std::string(name) + " must be a non-negative integer");
     return false;
   }
   *out = it->get<uint64_t>();
@@ -93,7 +92,8 @@ inline bool QueryFlag(const Request& req, const std::string& name, bool* out, Re
   } else if (it->second == "false" || it->second == "0") {
     *out = false;
   } else {
-    *err = Response::Error(400, "bad_request", "query parameter '" + name + "' must be true or false");
+    *err =
+        Response::Error(400, "bad_request", "query parameter '" + name + "' must be true or false");
     return false;
   }
   return true;

@@ -32,16 +32,15 @@ void Save(Engine& engine, WorkspaceService& ws, Request& req, Reply reply, bool 
     return reply(err);
   }
   if (!body.contains("content") || body["content"].is_null()) {
-    return reply(Response::Error(400, "bad_request",
-                                 "content is required (a string or a JSON value)"));
+    return reply(
+        Response::Error(400, "bad_request", "content is required (a string or a JSON value)"));
   }
   in.content = std::move(body["content"]);
   const size_t bytes = WorkspaceService::ContentBytes(in.content);
   if (bytes > ws.options().max_content_bytes) {
-    return reply(Response::Error(
-        413, "payload_too_large",
-        "content is " + std::to_string(bytes) + " bytes; the limit is " +
-            std::to_string(ws.options().max_content_bytes) + " bytes"));
+    return reply(Response::Error(413, "payload_too_large",
+                                 "content is " + std::to_string(bytes) + " bytes; the limit is " +
+                                     std::to_string(ws.options().max_content_bytes) + " bytes"));
   }
   in.tenant = req.caller.tenant;
   in.user = req.params["user"];
@@ -72,8 +71,8 @@ void AddWorkspaceRoutes(Router& router, const WorkspaceRouteDeps& deps) {
       return reply(err);
     }
     if (limit == 0 || limit > kMaxPageSize) {
-      return reply(Response::Error(400, "bad_request",
-                                   "limit must be 1.." + std::to_string(kMaxPageSize)));
+      return reply(
+          Response::Error(400, "bad_request", "limit must be 1.." + std::to_string(kMaxPageSize)));
     }
     reply(FromResult(200, ws->ListItems(req.caller.tenant, req.params["user"], include_deleted,
                                         QueryText(req, "after"), static_cast<size_t>(limit))));
@@ -82,8 +81,8 @@ void AddWorkspaceRoutes(Router& router, const WorkspaceRouteDeps& deps) {
              [ws](Request& req, Reply reply) {
                Response err;
                if (!RequireTenant(req, &err)) return reply(err);
-               reply(FromResult(200, ws->GetItem(req.caller.tenant, req.params["user"],
-                                                 req.params["item_id"])));
+               reply(FromResult(
+                   200, ws->GetItem(req.caller.tenant, req.params["user"], req.params["item_id"])));
              });
   router.Add("GET", Path(kUser, "/items/{item_id}/versions"), Role::kViewer,
              [ws](Request& req, Reply reply) {
@@ -92,19 +91,19 @@ void AddWorkspaceRoutes(Router& router, const WorkspaceRouteDeps& deps) {
                reply(FromResult(200, ws->ListVersions(req.caller.tenant, req.params["user"],
                                                       req.params["item_id"])));
              });
-  router.Add("GET", Path(kUser, "/items/{item_id}/versions/{version}"), Role::kViewer,
-             [ws](Request& req, Reply reply) {
-               Response err;
-               if (!RequireTenant(req, &err)) return reply(err);
-               const std::string& v = req.params["version"];
-               if (v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos ||
-                   std::stoull(v) == 0) {
-                 return reply(Response::Error(400, "bad_request",
-                                              "version must be a positive integer"));
-               }
-               reply(FromResult(200, ws->GetItem(req.caller.tenant, req.params["user"],
-                                                 req.params["item_id"], std::stoull(v))));
-             });
+  router.Add(
+      "GET", Path(kUser, "/items/{item_id}/versions/{version}"), Role::kViewer,
+      [ws](Request& req, Reply reply) {
+        Response err;
+        if (!RequireTenant(req, &err)) return reply(err);
+        const std::string& v = req.params["version"];
+        if (v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoull(v) == 0) {
+          return reply(Response::Error(400, "bad_request", "version must be a positive integer"));
+        }
+        reply(FromResult(200, ws->GetItem(req.caller.tenant, req.params["user"],
+                                          req.params["item_id"], std::stoull(v))));
+      });
   router.Add("DELETE", Path(kUser, "/items/{item_id}"), Role::kOperator,
              [engine, ws](Request& req, Reply reply) {
                Response err;
@@ -113,40 +112,39 @@ void AddWorkspaceRoutes(Router& router, const WorkspaceRouteDeps& deps) {
                if (!RequireTenant(req, &err) || !QueryU64(req, "expected_version", &ev, &err)) {
                  return reply(err);
                }
-               SubmitAndReply(*engine,
-                              ws->PlanDelete(req.caller.tenant, req.params["user"],
-                                             req.params["item_id"],
-                                             has_ev ? std::optional<uint64_t>(ev) : std::nullopt),
-                              req.caller, 200, std::move(reply));
+               SubmitAndReply(
+                   *engine,
+                   ws->PlanDelete(req.caller.tenant, req.params["user"], req.params["item_id"],
+                                  has_ev ? std::optional<uint64_t>(ev) : std::nullopt),
+                   req.caller, 200, std::move(reply));
              });
 
   // ---- share links
-  router.Add("POST", Path(kUser, "/items/{item_id}/shares"), Role::kOperator,
-             [engine, ws](Request& req, Reply reply) {
-               Response err;
-               nlohmann::json body;
-               std::optional<uint64_t> version, ttl;
-               if (!RequireTenant(req, &err) ||
-                   !ParseObject(req.body, {"version", "ttl_seconds"}, &body, &err) ||
-                   !U64Field(body, "version", &version, &err) ||
-                   !U64Field(body, "ttl_seconds", &ttl, &err)) {
-                 return reply(err);
-               }
-               if (ttl && *ttl == 0) {
-                 return reply(Response::Error(422, "invalid_argument",
-                                              "ttl_seconds must be positive"));
-               }
-               // Seconds to µs without overflow; the service checks the range.
-               const int64_t ttl_us = !ttl ? 0
-                                      : *ttl > uint64_t{1000000000000}
-                                          ? INT64_MAX
-                                          : static_cast<int64_t>(*ttl) * 1000000;
-               SubmitAndReply(*engine,
-                              ws->PlanCreateShare(req.caller.tenant, req.params["user"],
-                                                  req.params["item_id"], version.value_or(0),
-                                                  ttl_us),
-                              req.caller, 201, std::move(reply));
-             });
+  router.Add(
+      "POST", Path(kUser, "/items/{item_id}/shares"), Role::kOperator,
+      [engine, ws](Request& req, Reply reply) {
+        Response err;
+        nlohmann::json body;
+        std::optional<uint64_t> version, ttl;
+        if (!RequireTenant(req, &err) ||
+            !ParseObject(req.body, {"version", "ttl_seconds"}, &body, &err) ||
+            !U64Field(body, "version", &version, &err) ||
+            !U64Field(body, "ttl_seconds", &ttl, &err)) {
+          return reply(err);
+        }
+        if (ttl && *ttl == 0) {
+          return reply(Response::Error(422, "invalid_argument", "ttl_seconds must be positive"));
+        }
+        // Seconds to µs without overflow; the service checks the range.
+        const int64_t ttl_us = !ttl ? 0
+                               : *ttl > uint64_t{1000000000000}
+                                   ? INT64_MAX
+                                   : static_cast<int64_t>(*ttl) * 1000000;
+        SubmitAndReply(*engine,
+                       ws->PlanCreateShare(req.caller.tenant, req.params["user"],
+                                           req.params["item_id"], version.value_or(0), ttl_us),
+                       req.caller, 201, std::move(reply));
+      });
   router.Add("GET", Path(kUser, "/items/{item_id}/shares"), Role::kViewer,
              [ws](Request& req, Reply reply) {
                Response err;
@@ -173,23 +171,23 @@ void AddWorkspaceRoutes(Router& router, const WorkspaceRouteDeps& deps) {
   });
 
   // ---- bookmarks
-  router.Add("POST", Path(kUser, "/bookmarks"), Role::kOperator,
-             [engine, ws](Request& req, Reply reply) {
-               Response err;
-               nlohmann::json body;
-               std::string item_id, token, label;
-               if (!RequireTenant(req, &err) ||
-                   !ParseObject(req.body, {"item_id", "share_token", "label"}, &body, &err) ||
-                   !StringField(body, "item_id", &item_id, &err) ||
-                   !StringField(body, "share_token", &token, &err) ||
-                   !StringField(body, "label", &label, &err)) {
-                 return reply(err);
-               }
-               SubmitAndReply(*engine,
-                              ws->PlanAddBookmark(req.caller.tenant, req.params["user"], item_id,
-                                                  token, label),
-                              req.caller, 201, std::move(reply));
-             });
+  router.Add(
+      "POST", Path(kUser, "/bookmarks"), Role::kOperator, [engine, ws](Request& req, Reply reply) {
+        Response err;
+        nlohmann::json body;
+        std::string item_id, token, label;
+        if (!RequireTenant(req, &err) ||
+            !ParseObject(req.body, {"item_id", "share_token", "label"}, &body, &err) ||
+            !StringField(body, "item_id", &item_id, &err) ||
+            !StringField(body, "share_token", &token, &err) ||
+            !StringField(body, "label", &label, &err)) {
+          return reply(err);
+        }
+        SubmitAndReply(
+            *engine,
+            ws->PlanAddBookmark(req.caller.tenant, req.params["user"], item_id, token, label),
+            req.caller, 201, std::move(reply));
+      });
   router.Add("GET", Path(kUser, "/bookmarks"), Role::kViewer, [ws](Request& req, Reply reply) {
     Response err;
     if (!RequireTenant(req, &err)) return reply(err);

@@ -66,8 +66,7 @@ Status OptOutService::Settle() {
 }
 
 std::unique_ptr<ViewReader> OptOutService::Reader() const {
-  return NewRocksViewReader(engine_.log().db(), engine_.log().views_cf(),
-                            OptOutsProjection::kName);
+  return NewRocksViewReader(engine_.log().db(), engine_.log().views_cf(), OptOutsProjection::kName);
 }
 
 Result<PlannedAppend> OptOutService::PlanSet(const OptOutInput& in) {
@@ -133,8 +132,8 @@ PlannedAppend OptOutService::Cleared(const std::string& tenant, const std::strin
                                      {"cleared_at_us", now}}
                           .dump()});
   p.reply = [id, user, channel, now](const AppendResult& r) {
-    return nlohmann::json{{"opt_out_id", id},       {"user", user},
-                          {"channel", channel},     {"cleared", true},
+    return nlohmann::json{{"opt_out_id", id},        {"user", user},
+                          {"channel", channel},      {"cleared", true},
                           {"cleared_at", Time(now)}, {"lsn", r.last_lsn}};
   };
   return p;
@@ -142,8 +141,7 @@ PlannedAppend OptOutService::Cleared(const std::string& tenant, const std::strin
 
 Result<PlannedAppend> OptOutService::PlanClearId(const std::string& tenant,
                                                  const std::string& opt_out_id,
-                                                 const std::string& reason,
-                                                 const std::string& by) {
+                                                 const std::string& reason, const std::string& by) {
   if (Status s = CheckTenant(tenant); !s.ok()) return s;
   if (Status s = CheckReason(reason); !s.ok()) return s;
   if (Status s = Settle(); !s.ok()) return s;
@@ -164,7 +162,8 @@ Result<PlannedAppend> OptOutService::PlanClearScope(const std::string& tenant,
   if (Status s = CheckReason(reason); !s.ok()) return s;
   if (Status s = Settle(); !s.ok()) return s;
   auto reader = Reader();
-  Result<std::optional<OptOutEntry>> o = OptOutsProjection::GetScope(*reader, tenant, user, channel);
+  Result<std::optional<OptOutEntry>> o =
+      OptOutsProjection::GetScope(*reader, tenant, user, channel);
   if (!o.ok()) return o.status();
   if (!o->has_value()) return Status::NotFound("no opt-out for " + ScopeText(user, channel));
   return Cleared(tenant, (*o)->opt_out_id, user, channel, reason, by);

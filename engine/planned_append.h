@@ -6,10 +6,9 @@
 // are durable: the engine's append acknowledges after the WAL fsync.
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
 
@@ -29,11 +28,12 @@ struct PlannedAppend {
 inline void Submit(Engine& engine, PlannedAppend p, const Actor& actor,
                    std::function<void(Result<nlohmann::json>)> done) {
   auto reply = std::move(p.reply);
-  engine.AppendJsonAsync(p.stream, p.tenant, actor, p.expected, p.events,
-                         [reply = std::move(reply), done = std::move(done)](Result<AppendResult> r) {
-                           if (!r.ok()) return done(r.status());
-                           done(reply(*r));
-                         });
+  engine.AppendJsonAsync(
+      p.stream, p.tenant, actor, p.expected, p.events,
+      [reply = std::move(reply), done = std::move(done)](Result<AppendResult> r) {
+        if (!r.ok()) return done(r.status());
+        done(reply(*r));
+      });
 }
 
 // The tenant a service call acts for: required, and a valid tenant name.

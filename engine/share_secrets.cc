@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,9 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 namespace logbook {
 
@@ -367,16 +366,17 @@ void ShareSecrets::Sign(std::string_view message, std::string* secret_id, ShareM
               cur->key.data());
 }
 
-bool ShareSecrets::Verify(std::string_view secret_id, std::string_view message,
-                          const ShareMac& mac, int64_t now_us) const {
+bool ShareSecrets::Verify(std::string_view secret_id, std::string_view message, const ShareMac& mac,
+                          int64_t now_us) const {
   std::shared_ptr<const Table> t = Snapshot();
   const Entry* e = t->Find(secret_id);
   const bool usable = e != nullptr && (e->info.not_after_us == 0 || now_us < e->info.not_after_us);
   // Unknown secrets are checked against a fixed dummy key: the same work, and never a match
   // that counts.
   static const SecretKey kDummy;
-  const int r = crypto_auth_verify(mac.data(), reinterpret_cast<const unsigned char*>(message.data()),
-                                   message.size(), e != nullptr ? e->key.data() : kDummy.data());
+  const int r =
+      crypto_auth_verify(mac.data(), reinterpret_cast<const unsigned char*>(message.data()),
+                         message.size(), e != nullptr ? e->key.data() : kDummy.data());
   return r == 0 && usable;
 }
 

@@ -168,8 +168,7 @@ Result<PlannedAppend> WorkspaceService::PlanSave(const SaveItemInput& in) {
   }
   const size_t bytes = ContentBytes(in.content);
   if (bytes > options_.max_content_bytes) {
-    return Status::InvalidArgument("content is " + std::to_string(bytes) +
-                                   " bytes; the limit is " +
+    return Status::InvalidArgument("content is " + std::to_string(bytes) + " bytes; the limit is " +
                                    std::to_string(options_.max_content_bytes) + " bytes");
   }
   if (Status s = Settle(); !s.ok()) return s;
@@ -214,10 +213,9 @@ Result<PlannedAppend> WorkspaceService::PlanSave(const SaveItemInput& in) {
   const bool created = !cur->has_value() || (*cur)->deleted;
   const int64_t at = payload["saved_at_us"].get<int64_t>();
   p.reply = [item_id, user = in.user, bytes, hash, created, at](const AppendResult& r) {
-    return nlohmann::json{{"item_id", item_id},       {"user", user},
-                          {"version", r.last_version}, {"lsn", r.last_lsn},
-                          {"size_bytes", bytes},       {"content_hash", hash},
-                          {"created", created},        {"saved_at", Time(at)}};
+    return nlohmann::json{{"item_id", item_id}, {"user", user},        {"version", r.last_version},
+                          {"lsn", r.last_lsn},  {"size_bytes", bytes}, {"content_hash", hash},
+                          {"created", created}, {"saved_at", Time(at)}};
   };
   return p;
 }
@@ -247,12 +245,11 @@ Result<PlannedAppend> WorkspaceService::PlanDelete(const std::string& tenant,
   p.stream = stream;
   p.tenant = tenant;
   p.expected = ExpectedVersion::Exact(head->version);
-  p.events.push_back({"WorkspaceItemDeleted", "",
-                      nlohmann::json{{"item_id", item_id},
-                                     {"tenant", tenant},
-                                     {"by", user},
-                                     {"deleted_at_us", now}}
-                          .dump()});
+  p.events.push_back(
+      {"WorkspaceItemDeleted", "",
+       nlohmann::json{
+           {"item_id", item_id}, {"tenant", tenant}, {"by", user}, {"deleted_at_us", now}}
+           .dump()});
   p.reply = [item_id, now](const AppendResult& r) {
     return nlohmann::json{{"item_id", item_id},
                           {"deleted", true},
@@ -311,8 +308,7 @@ Result<nlohmann::json> WorkspaceService::ItemJson(const std::string& tenant, con
   return j;
 }
 
-Result<nlohmann::json> WorkspaceService::GetItem(const std::string& tenant,
-                                                 const std::string& user,
+Result<nlohmann::json> WorkspaceService::GetItem(const std::string& tenant, const std::string& user,
                                                  const std::string& item_id, uint64_t version) {
   if (Status s = CheckTenant(tenant); !s.ok()) return s;
   if (Status s = Settle(); !s.ok()) return s;
@@ -401,9 +397,8 @@ Result<PlannedAppend> WorkspaceService::PlanCreateShare(const std::string& tenan
   if (secrets_ == nullptr) return Status::InvalidArgument("share links need a share secret");
   if (ttl_us == 0) ttl_us = options_.default_share_ttl_us;
   if (ttl_us < 1000000 || ttl_us > options_.max_share_ttl_us) {
-    return Status::InvalidArgument("ttl must be 1.." +
-                                   std::to_string(options_.max_share_ttl_us / 1000000) +
-                                   " seconds");
+    return Status::InvalidArgument(
+        "ttl must be 1.." + std::to_string(options_.max_share_ttl_us / 1000000) + " seconds");
   }
   if (Status s = Settle(); !s.ok()) return s;
   auto reader = Reader();
@@ -549,8 +544,7 @@ Result<ShareInfo> WorkspaceService::ValidShare(const std::string& token, int64_t
   const std::string hash = Blake2bHex(token);
   const bool hash_ok = s.token_hash.size() == hash.size() &&
                        sodium_memcmp(s.token_hash.data(), hash.data(), hash.size()) == 0;
-  if (!share.has_value() || !mac_ok || !hash_ok || s.revoked_at_us != 0 ||
-      now >= s.expires_at_us) {
+  if (!share.has_value() || !mac_ok || !hash_ok || s.revoked_at_us != 0 || now >= s.expires_at_us) {
     return not_found;
   }
   return std::move(*share);
@@ -565,7 +559,8 @@ Result<nlohmann::json> WorkspaceService::OpenShare(const std::string& token) {
       WorkspaceProjection::GetItem(*reader, share->tenant, share->item_id);
   if (!item.ok()) return item.status();
   if (!item->has_value() || (*item)->deleted) return Status::NotFound(kShareNotFound);
-  Result<nlohmann::json> j = ItemJson(share->tenant, **item, share->item_version, /*for_share=*/true);
+  Result<nlohmann::json> j =
+      ItemJson(share->tenant, **item, share->item_version, /*for_share=*/true);
   if (!j.ok()) return j.status().IsNotFound() ? Status::NotFound(kShareNotFound) : j.status();
   (*j)["read_only"] = true;
   (*j)["expires_at"] = Time(share->expires_at_us);
@@ -604,20 +599,17 @@ Result<PlannedAppend> WorkspaceService::PlanAddBookmark(const std::string& tenan
   }
   const std::string id = share_id.empty() ? ItemBookmarkId(target_item) : ShareBookmarkId(share_id);
   const int64_t now = Now();
-  nlohmann::json payload = {{"bookmark_id", id}, {"tenant", tenant}, {"user", user},
-                            {"item_id", target_item}, {"label", label}, {"added_at_us", now}};
+  nlohmann::json payload = {{"bookmark_id", id},      {"tenant", tenant}, {"user", user},
+                            {"item_id", target_item}, {"label", label},   {"added_at_us", now}};
   if (!share_id.empty()) payload["share_id"] = share_id;
   PlannedAppend p;
   p.stream = BookmarkStream(tenant, user);
   p.tenant = tenant;
   p.events.push_back({"BookmarkAdded", "", payload.dump()});
   p.reply = [id, target_item, share_id, label, now](const AppendResult& r) {
-    nlohmann::json j = {{"bookmark_id", id},
-                        {"kind", share_id.empty() ? "item" : "share"},
-                        {"item_id", target_item},
-                        {"label", label},
-                        {"added_at", Time(now)},
-                        {"lsn", r.last_lsn}};
+    nlohmann::json j = {{"bookmark_id", id},      {"kind", share_id.empty() ? "item" : "share"},
+                        {"item_id", target_item}, {"label", label},
+                        {"added_at", Time(now)},  {"lsn", r.last_lsn}};
     if (!share_id.empty()) j["share_id"] = share_id;
     return j;
   };
@@ -636,8 +628,10 @@ Result<PlannedAppend> WorkspaceService::PlanRemoveBookmark(const std::string& te
   if (!b.ok()) return b.status();
   if (!b->has_value()) return Status::NotFound("bookmark '" + bookmark_id + "' not found");
   const int64_t now = Now();
-  nlohmann::json payload = {{"bookmark_id", bookmark_id}, {"tenant", tenant},
-                            {"user", user},               {"item_id", (*b)->item_id},
+  nlohmann::json payload = {{"bookmark_id", bookmark_id},
+                            {"tenant", tenant},
+                            {"user", user},
+                            {"item_id", (*b)->item_id},
                             {"removed_at_us", now}};
   if (!(*b)->share_id.empty()) payload["share_id"] = (*b)->share_id;
   PlannedAppend p;
@@ -656,7 +650,8 @@ Result<nlohmann::json> WorkspaceService::ListBookmarks(const std::string& tenant
   if (Status s = CheckUser(user); !s.ok()) return s;
   if (Status s = Settle(); !s.ok()) return s;
   auto reader = Reader();
-  Result<std::vector<BookmarkInfo>> list = WorkspaceProjection::ListBookmarks(*reader, tenant, user);
+  Result<std::vector<BookmarkInfo>> list =
+      WorkspaceProjection::ListBookmarks(*reader, tenant, user);
   if (!list.ok()) return list.status();
   const int64_t now = Now();
   nlohmann::json out = nlohmann::json::array();
@@ -667,7 +662,8 @@ Result<nlohmann::json> WorkspaceService::ListBookmarks(const std::string& tenant
                         {"label", b.label},
                         {"added_at", Time(b.added_at_us)}};
     if (b.share_id.empty()) {
-      Result<std::optional<ItemInfo>> item = WorkspaceProjection::GetItem(*reader, tenant, b.item_id);
+      Result<std::optional<ItemInfo>> item =
+          WorkspaceProjection::GetItem(*reader, tenant, b.item_id);
       if (!item.ok()) return item.status();
       if (!item->has_value() || (*item)->owner != user) {
         j["status"] = "missing";
@@ -681,8 +677,7 @@ Result<nlohmann::json> WorkspaceService::ListBookmarks(const std::string& tenant
       j["share_id"] = b.share_id;
       Result<std::optional<ShareInfo>> s = WorkspaceProjection::GetShare(*reader, b.share_id);
       if (!s.ok()) return s.status();
-      j["status"] =
-          s->has_value() && ShareStatus(**s, now) == "active" ? "active" : "unavailable";
+      j["status"] = s->has_value() && ShareStatus(**s, now) == "active" ? "active" : "unavailable";
     }
     out.push_back(std::move(j));
   }
@@ -706,15 +701,14 @@ PlannedAppend WorkspaceService::SecretEvent(const ShareSecretRotation& r, const 
                           .dump()});
   p.reply = [self = this, r, invalidates](const AppendResult& a) {
     self->MarkSecretRecorded(r.secret_id);
-    return nlohmann::json{
-        {"secret_id", r.secret_id},
-        {"previous_secret_id", r.previous_secret_id},
-        {"rotated_at", Time(r.rotated_at_us)},
-        {"previous_valid_until", invalidates || r.previous_secret_id.empty()
-                                     ? nlohmann::json(nullptr)
-                                     : Time(r.grace_until_us)},
-        {"lsn", a.last_lsn},
-        {"recorded_before", a.deduplicated}};
+    return nlohmann::json{{"secret_id", r.secret_id},
+                          {"previous_secret_id", r.previous_secret_id},
+                          {"rotated_at", Time(r.rotated_at_us)},
+                          {"previous_valid_until", invalidates || r.previous_secret_id.empty()
+                                                       ? nlohmann::json(nullptr)
+                                                       : Time(r.grace_until_us)},
+                          {"lsn", a.last_lsn},
+                          {"recorded_before", a.deduplicated}};
   };
   return p;
 }

@@ -28,10 +28,9 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
 #include "engine/planned_append.h"
@@ -42,8 +41,8 @@ namespace logbook {
 
 struct WorkspaceOptions {
   size_t max_content_bytes = 256 * 1024;
-  int64_t default_share_ttl_us = int64_t{24} * 3600 * 1000000;      // 24 hours
-  int64_t max_share_ttl_us = int64_t{30} * 24 * 3600 * 1000000;     // 30 days
+  int64_t default_share_ttl_us = int64_t{24} * 3600 * 1000000;   // 24 hours
+  int64_t max_share_ttl_us = int64_t{30} * 24 * 3600 * 1000000;  // 30 days
   int64_t default_secret_grace_us = 0;  // rotation invalidates old links at once
   std::function<int64_t()> clock;       // µs since the epoch; NowMicros() when empty
   std::chrono::milliseconds view_wait{2000};
@@ -59,7 +58,7 @@ struct SaveItemInput {
   std::string item_id;  // empty: a new item with a generated id
   std::string kind;     // empty: "note"
   std::string title;
-  nlohmann::json content;  // a string (text) or any other JSON value but null
+  nlohmann::json content;                    // a string (text) or any other JSON value but null
   std::optional<uint64_t> expected_version;  // the item's version the client last saw
 };
 
@@ -106,8 +105,8 @@ class WorkspaceService {
 
   // ---- bookmarks (of one of the user's items, or of a share link by its token)
   Result<PlannedAppend> PlanAddBookmark(const std::string& tenant, const std::string& user,
-                                        const std::string& item_id,
-                                        const std::string& share_token, const std::string& label);
+                                        const std::string& item_id, const std::string& share_token,
+                                        const std::string& label);
   Result<PlannedAppend> PlanRemoveBookmark(const std::string& tenant, const std::string& user,
                                            const std::string& bookmark_id);
   Result<nlohmann::json> ListBookmarks(const std::string& tenant, const std::string& user);
@@ -127,8 +126,8 @@ class WorkspaceService {
  private:
   Status Settle();
   std::unique_ptr<ViewReader> Reader() const;
-  Result<nlohmann::json> ItemJson(const std::string& tenant, const ItemInfo& item,
-                                  uint64_t version, bool for_share);
+  Result<nlohmann::json> ItemJson(const std::string& tenant, const ItemInfo& item, uint64_t version,
+                                  bool for_share);
   PlannedAppend SecretEvent(const ShareSecretRotation& r, const std::string& by);
   // The share of a token that opens now; kNotFound (one message) otherwise.
   Result<ShareInfo> ValidShare(const std::string& token, int64_t now);

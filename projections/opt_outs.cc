@@ -34,10 +34,14 @@ std::string HistoryPrefix(std::string_view tenant) {
 }
 
 nlohmann::json ToJson(const OptOutEntry& o) {
-  return {{"opt_out_id", o.opt_out_id}, {"user", o.user},
-          {"channel", o.channel},       {"reason", o.reason},
-          {"expires_at_us", o.expires_at_us}, {"set_at_us", o.set_at_us},
-          {"by", o.by},                 {"lsn", o.lsn}};
+  return {{"opt_out_id", o.opt_out_id},
+          {"user", o.user},
+          {"channel", o.channel},
+          {"reason", o.reason},
+          {"expires_at_us", o.expires_at_us},
+          {"set_at_us", o.set_at_us},
+          {"by", o.by},
+          {"lsn", o.lsn}};
 }
 
 bool EntryFromJson(const nlohmann::json& j, OptOutEntry* o) {
@@ -62,8 +66,9 @@ bool FromJson(std::string_view v, OptOutEntry* o) {
 }
 
 nlohmann::json ToJson(const OptOutHistoryEntry& h) {
-  return {{"action", h.action}, {"entry", ToJson(h.entry)}, {"matched", h.matched},
-          {"at_us", h.at_us},   {"by", h.by},               {"reason", h.reason}};
+  return {{"action", h.action},   {"entry", ToJson(h.entry)},
+          {"matched", h.matched}, {"at_us", h.at_us},
+          {"by", h.by},           {"reason", h.reason}};
 }
 
 bool FromJson(std::string_view v, OptOutHistoryEntry* h) {
@@ -205,9 +210,12 @@ std::string OptOutEntry::Scope() const {
 Status OptOutsProjection::Apply(const Event& e, ViewTxn& txn) {
   if (e.payload_encoding != 0) return Status::OK();  // see WorkspaceProjection::Apply
   switch (static_cast<fb::EventType>(e.type)) {
-    case fb::EventType::OptOutSet: return ApplySet(e, txn);
-    case fb::EventType::OptOutCleared: return ApplyCleared(e, txn);
-    default: return Status::OK();
+    case fb::EventType::OptOutSet:
+      return ApplySet(e, txn);
+    case fb::EventType::OptOutCleared:
+      return ApplyCleared(e, txn);
+    default:
+      return Status::OK();
   }
 }
 
@@ -301,7 +309,8 @@ Result<std::vector<OptOutHistoryEntry>> OptOutsProjection::History(
       bad = Bad("history");
       return false;
     }
-    if ((!user.empty() && h.entry.user != user) || (!channel.empty() && h.entry.channel != channel)) {
+    if ((!user.empty() && h.entry.user != user) ||
+        (!channel.empty() && h.entry.channel != channel)) {
       return true;
     }
     h.entry.lsn = lsn;

@@ -39,9 +39,9 @@ struct OptOutEntry {
 };
 
 struct OptOutHistoryEntry {
-  std::string action;  // "set" or "cleared"
-  OptOutEntry entry;   // for "cleared": the opt-out it cleared (or the scope it named)
-  bool matched = true; // for "cleared": false when nothing was current
+  std::string action;   // "set" or "cleared"
+  OptOutEntry entry;    // for "cleared": the opt-out it cleared (or the scope it named)
+  bool matched = true;  // for "cleared": false when nothing was current
   int64_t at_us = 0;
   std::string by;
   std::string reason;

@@ -48,33 +48,53 @@ std::string BookmarkKey(std::string_view tenant, std::string_view user, std::str
 // ---- JSON forms of the values (field names are stable: they are stored).
 
 nlohmann::json ToJson(const ItemInfo& i) {
-  return {{"item_id", i.item_id},       {"owner", i.owner},
-          {"kind", i.kind},             {"title", i.title},
-          {"version", i.version},       {"lsn", i.lsn},
-          {"saves", i.saves},           {"size_bytes", i.size_bytes},
-          {"content_hash", i.content_hash}, {"created_at_us", i.created_at_us},
-          {"updated_at_us", i.updated_at_us}, {"deleted", i.deleted},
-          {"deleted_version", i.deleted_version}, {"deleted_at_us", i.deleted_at_us}};
+  return {{"item_id", i.item_id},
+          {"owner", i.owner},
+          {"kind", i.kind},
+          {"title", i.title},
+          {"version", i.version},
+          {"lsn", i.lsn},
+          {"saves", i.saves},
+          {"size_bytes", i.size_bytes},
+          {"content_hash", i.content_hash},
+          {"created_at_us", i.created_at_us},
+          {"updated_at_us", i.updated_at_us},
+          {"deleted", i.deleted},
+          {"deleted_version", i.deleted_version},
+          {"deleted_at_us", i.deleted_at_us}};
 }
 
 nlohmann::json ToJson(const VersionInfo& v) {
-  return {{"version", v.version}, {"deleted", v.deleted},       {"lsn", v.lsn},
-          {"at_us", v.at_us},     {"title", v.title},           {"size_bytes", v.size_bytes},
-          {"content_hash", v.content_hash}, {"by", v.by}};
+  return {{"version", v.version},
+          {"deleted", v.deleted},
+          {"lsn", v.lsn},
+          {"at_us", v.at_us},
+          {"title", v.title},
+          {"size_bytes", v.size_bytes},
+          {"content_hash", v.content_hash},
+          {"by", v.by}};
 }
 
 nlohmann::json ToJson(const ShareInfo& s) {
-  return {{"share_id", s.share_id},       {"tenant", s.tenant},
-          {"item_id", s.item_id},         {"item_version", s.item_version},
-          {"secret_id", s.secret_id},     {"token_hash", s.token_hash},
-          {"created_at_us", s.created_at_us}, {"expires_at_us", s.expires_at_us},
-          {"by", s.by},                   {"revoked_at_us", s.revoked_at_us},
+  return {{"share_id", s.share_id},
+          {"tenant", s.tenant},
+          {"item_id", s.item_id},
+          {"item_version", s.item_version},
+          {"secret_id", s.secret_id},
+          {"token_hash", s.token_hash},
+          {"created_at_us", s.created_at_us},
+          {"expires_at_us", s.expires_at_us},
+          {"by", s.by},
+          {"revoked_at_us", s.revoked_at_us},
           {"revoke_reason", s.revoke_reason}};
 }
 
 nlohmann::json ToJson(const BookmarkInfo& b) {
-  return {{"bookmark_id", b.bookmark_id}, {"item_id", b.item_id}, {"share_id", b.share_id},
-          {"label", b.label},             {"added_at_us", b.added_at_us}};
+  return {{"bookmark_id", b.bookmark_id},
+          {"item_id", b.item_id},
+          {"share_id", b.share_id},
+          {"label", b.label},
+          {"added_at_us", b.added_at_us}};
 }
 
 // Reads a stored value; false when it is not the JSON object we wrote.
@@ -394,28 +414,32 @@ Status WorkspaceProjection::Apply(const Event& e, ViewTxn& txn) {
   // they are, the projector hands folds the plaintext.
   if (e.payload_encoding != 0) return Status::OK();
   switch (static_cast<EventType>(e.type)) {
-    case EventType::WorkspaceItemSaved: return ApplySaved(e, txn);
-    case EventType::WorkspaceItemDeleted: return ApplyDeleted(e, txn);
-    case EventType::ShareLinkCreated: return ApplyShareCreated(e, txn);
-    case EventType::ShareLinkRevoked: return ApplyShareRevoked(e, txn);
-    case EventType::BookmarkAdded: return ApplyBookmarkAdded(e, txn);
-    case EventType::BookmarkRemoved: return ApplyBookmarkRemoved(e, txn);
-    default: return Status::OK();
+    case EventType::WorkspaceItemSaved:
+      return ApplySaved(e, txn);
+    case EventType::WorkspaceItemDeleted:
+      return ApplyDeleted(e, txn);
+    case EventType::ShareLinkCreated:
+      return ApplyShareCreated(e, txn);
+    case EventType::ShareLinkRevoked:
+      return ApplyShareRevoked(e, txn);
+    case EventType::BookmarkAdded:
+      return ApplyBookmarkAdded(e, txn);
+    case EventType::BookmarkRemoved:
+      return ApplyBookmarkRemoved(e, txn);
+    default:
+      return Status::OK();
   }
 }
 
-Result<std::optional<ItemInfo>> WorkspaceProjection::GetItem(ViewReader& r,
-                                                             std::string_view tenant,
+Result<std::optional<ItemInfo>> WorkspaceProjection::GetItem(ViewReader& r, std::string_view tenant,
                                                              std::string_view item_id) {
   return Load<ItemInfo>(r, ItemKey(tenant, item_id), "item");
 }
 
-Result<std::vector<ItemInfo>> WorkspaceProjection::ListItems(ViewReader& r,
-                                                             std::string_view tenant,
+Result<std::vector<ItemInfo>> WorkspaceProjection::ListItems(ViewReader& r, std::string_view tenant,
                                                              std::string_view owner,
                                                              bool include_deleted,
-                                                             std::string_view after,
-                                                             size_t limit) {
+                                                             std::string_view after, size_t limit) {
   std::vector<ItemInfo> out;
   Status inner;
   auto take = [&](std::string_view item_id) {
@@ -436,9 +460,8 @@ Result<std::vector<ItemInfo>> WorkspaceProjection::ListItems(ViewReader& r,
     const std::string prefix = Key('u', {tenant, owner}) + kSep;
     std::string start = prefix + std::string(after);
     if (!after.empty()) start.push_back(kSep);  // strictly after
-    s = r.Scan(prefix, start, [&](std::string_view k, std::string_view) {
-      return take(k.substr(prefix.size()));
-    });
+    s = r.Scan(prefix, start,
+               [&](std::string_view k, std::string_view) { return take(k.substr(prefix.size())); });
   } else {
     const std::string prefix = Key('i', {tenant}) + kSep;
     std::string start = prefix + std::string(after);
@@ -553,11 +576,26 @@ Result<nlohmann::json> WorkspaceProjection::Dump(ViewReader& reader) {
       return false;
     }
     switch (k[0]) {
-      case 'i': j["tenant"] = parts[0]; items.push_back(std::move(j)); break;
-      case 'v': j["tenant"] = parts[0]; j["item_id"] = parts[1]; versions.push_back(std::move(j)); break;
-      case 's': shares.push_back(std::move(j)); break;
-      case 'b': j["tenant"] = parts[0]; j["user"] = parts[1]; bookmarks.push_back(std::move(j)); break;
-      default: bad = Bad("unknown"); return false;
+      case 'i':
+        j["tenant"] = parts[0];
+        items.push_back(std::move(j));
+        break;
+      case 'v':
+        j["tenant"] = parts[0];
+        j["item_id"] = parts[1];
+        versions.push_back(std::move(j));
+        break;
+      case 's':
+        shares.push_back(std::move(j));
+        break;
+      case 'b':
+        j["tenant"] = parts[0];
+        j["user"] = parts[1];
+        bookmarks.push_back(std::move(j));
+        break;
+      default:
+        bad = Bad("unknown");
+        return false;
     }
     return true;
   });

@@ -41,8 +41,8 @@ struct ItemInfo {
   std::string owner;
   std::string kind;
   std::string title;
-  uint64_t version = 0;       // stream version of the latest save
-  uint64_t lsn = 0;           // LSN of the latest save
+  uint64_t version = 0;  // stream version of the latest save
+  uint64_t lsn = 0;      // LSN of the latest save
   uint64_t saves = 0;
   uint64_t size_bytes = 0;
   std::string content_hash;

@@ -37,23 +37,32 @@ constexpr double kUsPerHour = 3600.0 * 1e6;
 // serve
 
 void AddWorkspaceServeFlags(CLI::App* serve, WorkspaceServeFlags* f) {
-  serve->add_option("--share-secret-file", f->share_secret_file,
-                    "Secret file that signs workspace share links, mode 0600; created if missing "
-                    "(default <data-dir>/share_secret.json)")
+  serve
+      ->add_option("--share-secret-file", f->share_secret_file,
+                   "Secret file that signs workspace share links, mode 0600; created if missing "
+                   "(default <data-dir>/share_secret.json)")
       ->envname("LOGBOOK_SHARE_SECRET_FILE");
-  serve->add_option("--share-link-ttl-hours", f->share_link_ttl_hours,
-                    "Lifetime of a share link when the request names none")
-      ->envname("LOGBOOK_SHARE_LINK_TTL_HOURS")->capture_default_str();
-  serve->add_option("--share-link-max-ttl-hours", f->share_link_max_ttl_hours,
-                    "Longest lifetime a share link may ask for")
-      ->envname("LOGBOOK_SHARE_LINK_MAX_TTL_HOURS")->capture_default_str();
-  serve->add_option("--share-secret-grace-seconds", f->share_secret_grace_seconds,
-                    "After a rotation, links signed with the previous secret keep working this "
-                    "long (0: they stop at once)")
-      ->envname("LOGBOOK_SHARE_SECRET_GRACE_SECONDS")->capture_default_str();
-  serve->add_option("--workspace-max-content-bytes", f->max_content_bytes,
-                    "Largest workspace item content in bytes (413 beyond)")
-      ->envname("LOGBOOK_WORKSPACE_MAX_CONTENT_BYTES")->capture_default_str();
+  serve
+      ->add_option("--share-link-ttl-hours", f->share_link_ttl_hours,
+                   "Lifetime of a share link when the request names none")
+      ->envname("LOGBOOK_SHARE_LINK_TTL_HOURS")
+      ->capture_default_str();
+  serve
+      ->add_option("--share-link-max-ttl-hours", f->share_link_max_ttl_hours,
+                   "Longest lifetime a share link may ask for")
+      ->envname("LOGBOOK_SHARE_LINK_MAX_TTL_HOURS")
+      ->capture_default_str();
+  serve
+      ->add_option("--share-secret-grace-seconds", f->share_secret_grace_seconds,
+                   "After a rotation, links signed with the previous secret keep working this "
+                   "long (0: they stop at once)")
+      ->envname("LOGBOOK_SHARE_SECRET_GRACE_SECONDS")
+      ->capture_default_str();
+  serve
+      ->add_option("--workspace-max-content-bytes", f->max_content_bytes,
+                   "Largest workspace item content in bytes (413 beyond)")
+      ->envname("LOGBOOK_WORKSPACE_MAX_CONTENT_BYTES")
+      ->capture_default_str();
 }
 
 struct WorkspaceServe::Impl {
@@ -68,8 +77,7 @@ WorkspaceServe::~WorkspaceServe() = default;
 
 Result<std::unique_ptr<WorkspaceServe>> WorkspaceServe::Start(const GlobalFlags& g,
                                                               const WorkspaceServeFlags& f,
-                                                              Engine& engine,
-                                                              api::Server& server) {
+                                                              Engine& engine, api::Server& server) {
   WorkspaceOptions wo;
   if (f.max_content_bytes == 0 || f.max_content_bytes > kMaxWorkspaceContentLimit) {
     return Status::InvalidArgument("--workspace-max-content-bytes must be 1.." +
@@ -166,8 +174,9 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
                  "Share secret file (default <data-dir>/share_secret.json)")
       ->envname("LOGBOOK_SHARE_SECRET_FILE");
 
-  auto* list = ws->add_subcommand("list", "A tenant's items (or one user's) as JSON lines, "
-                                          "without content");
+  auto* list = ws->add_subcommand("list",
+                                  "A tenant's items (or one user's) as JSON lines, "
+                                  "without content");
   list->add_option("--tenant", f->tenant, "Tenant")->required();
   list->add_option("--user", f->user, "Only this user's items");
   list->add_flag("--include-deleted", f->include_deleted, "Also deleted items");
@@ -185,9 +194,10 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     };
   });
 
-  auto* show = ws->add_subcommand(
-      "show", "One item with its content (the latest version, or --version N) as JSON;\n"
-              "--versions lists its versions, --shares its share links");
+  auto* show =
+      ws->add_subcommand("show",
+                         "One item with its content (the latest version, or --version N) as JSON;\n"
+                         "--versions lists its versions, --shares its share links");
   show->add_option("--tenant", f->tenant, "Tenant")->required();
   show->add_option("--item", f->item, "Item id")->required();
   show->add_option("--user", f->user, "Owner (checked when given)");
@@ -199,10 +209,10 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       if (f->versions && f->shares) return FailUsage("--versions and --shares exclude each other");
       Result<ReadSide> rs = open_read();
       if (!rs.ok()) return Fail(rs.status());
-      Result<nlohmann::json> r =
-          f->versions ? rs->ws->ListVersions(f->tenant, f->user, f->item)
-          : f->shares ? rs->ws->ListShares(f->tenant, f->user, f->item)
-                      : rs->ws->GetItem(f->tenant, f->user, f->item, f->version);
+      Result<nlohmann::json> r = f->versions ? rs->ws->ListVersions(f->tenant, f->user, f->item)
+                                 : f->shares
+                                     ? rs->ws->ListShares(f->tenant, f->user, f->item)
+                                     : rs->ws->GetItem(f->tenant, f->user, f->item, f->version);
       if (!r.ok()) return Fail(r.status());
       PrintJsonLine(*r);
       return kExitOk;
@@ -216,7 +226,8 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       "within 2 s and records the rotation in the log; without a server it is recorded now.");
   rotate->add_option("--grace-seconds", f->grace_seconds,
                      "Keep links of the old secret working this long (default 0)");
-  rotate->add_option("--actor", f->actor, "Principal recorded with the event")->capture_default_str();
+  rotate->add_option("--actor", f->actor, "Principal recorded with the event")
+      ->capture_default_str();
   rotate->callback([&g, run, f] {
     *run = [&g, f] {
       const int64_t grace = std::max<int64_t>(f->grace_seconds, 0);
@@ -254,13 +265,15 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
 
   // ---- optout
   auto* oo = app.add_subcommand(
-      "optout", "The opt-out registry: organizations, members and channels the agent must not "
-                "talk to");
+      "optout",
+      "The opt-out registry: organizations, members and channels the agent must not "
+      "talk to");
   oo->require_subcommand(1);
 
-  auto* set = oo->add_subcommand(
-      "set", "Opt out an organization (--tenant), a member (--user) and/or a channel;\n"
-             "replaces the opt-out of the same scope. Prints it as JSON.");
+  auto* set =
+      oo->add_subcommand("set",
+                         "Opt out an organization (--tenant), a member (--user) and/or a channel;\n"
+                         "replaces the opt-out of the same scope. Prints it as JSON.");
   set->add_option("--tenant", f->tenant, "Organization (tenant)")->required();
   set->add_option("--user", f->user, "Member; empty: the whole organization");
   set->add_option("--channel", f->channel, "Channel, e.g. whatsapp; empty: every channel");
@@ -306,7 +319,8 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   clear->add_option("--channel", f->channel, "Channel of the scope to clear");
   clear->add_option("--reason", f->reason, "Why (kept for audit)");
   clear->add_option("--by", f->by, "Who asked (default: --actor)");
-  clear->add_option("--actor", f->actor, "Principal recorded with the event")->capture_default_str();
+  clear->add_option("--actor", f->actor, "Principal recorded with the event")
+      ->capture_default_str();
   clear->callback([&g, run, f] {
     *run = [&g, f] {
       if (!f->id.empty() && (!f->user.empty() || !f->channel.empty())) {
@@ -328,9 +342,10 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     };
   });
 
-  auto* check = oo->add_subcommand(
-      "check", "Is a tenant / user / channel opted out now, and why? Prints JSON\n"
-               "({\"opted_out\":true|false,\"because\":...}); exit 0 either way");
+  auto* check =
+      oo->add_subcommand("check",
+                         "Is a tenant / user / channel opted out now, and why? Prints JSON\n"
+                         "({\"opted_out\":true|false,\"because\":...}); exit 0 either way");
   check->add_option("--tenant", f->tenant, "Organization (tenant)")->required();
   check->add_option("--user", f->user, "Member");
   check->add_option("--channel", f->channel, "Channel");
@@ -348,9 +363,10 @@ void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     };
   });
 
-  auto* olist = oo->add_subcommand(
-      "list", "A tenant's current opt-outs (expired ones too, marked), as JSON lines;\n"
-              "--history: every set and clear, in log order");
+  auto* olist =
+      oo->add_subcommand("list",
+                         "A tenant's current opt-outs (expired ones too, marked), as JSON lines;\n"
+                         "--history: every set and clear, in log order");
   olist->add_option("--tenant", f->tenant, "Organization (tenant)")->required();
   olist->add_option("--user", f->user, "Only this member");
   olist->add_option("--channel", f->channel, "Only this channel");

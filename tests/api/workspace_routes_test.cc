@@ -2,16 +2,17 @@
 // an ephemeral port over a real RocksDB in a temp directory, with the
 // services' clock injected so that expiry is tested without waiting.
 
+#include "api/workspace_routes.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "api/keys.h"
 #include "api/optout_routes.h"
 #include "api/server.h"
-#include "api/workspace_routes.h"
 #include "tests/api/http_client.h"
 #include "tests/test_util.h"
 
@@ -90,8 +91,8 @@ TEST_SUITE("api/workspace") {
   TEST_CASE("SaveLoadVersionsAndDeleteOverHttp") {
     Fixture f;
     HttpClient c(f.port());
-    HttpResult r = c.Send("PUT", kItems + "/plan", R"({"title":"Plan","content":"draft"})",
-                          Auth(f.acme_op));
+    HttpResult r =
+        c.Send("PUT", kItems + "/plan", R"({"title":"Plan","content":"draft"})", Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     CHECK(json::parse(r.body)["version"] == 1);
     r = c.Send("PUT", kItems + "/plan",
@@ -160,7 +161,9 @@ TEST_SUITE("api/workspace") {
     Fixture f(16);
     HttpClient c(f.port());
     // 16 bytes, 4 of them in two 2-byte characters: exactly the limit.
-    const std::string at_limit = "ab\xc3\xa9\xc3\xa9" "cdefghijkl";
+    const std::string at_limit =
+        "ab\xc3\xa9\xc3\xa9"
+        "cdefghijkl";
     REQUIRE(at_limit.size() == 16);
     json body = {{"content", at_limit}};
     HttpResult r = c.Send("PUT", kItems + "/n", body.dump(), Auth(f.acme_op));
@@ -171,10 +174,12 @@ TEST_SUITE("api/workspace") {
     CHECK(Code(r) == "payload_too_large");
     CHECK(json::parse(r.body)["error"]["message"] == "content is 17 bytes; the limit is 16 bytes");
     // JSON content counts as its compact text: {"k":"012345678"} is 17 bytes.
-    CHECK(c.Send("PUT", kItems + "/j", R"({"content":{"k":"012345678"}})", Auth(f.acme_op)).status ==
-          413);
-    CHECK(c.Send("PUT", kItems + "/j", R"({"content": {"k": "0123456"}})", Auth(f.acme_op))
-              .status == 201);  // {"k":"0123456"}: 15 bytes, spaces in the request do not count
+    CHECK(
+        c.Send("PUT", kItems + "/j", R"({"content":{"k":"012345678"}})", Auth(f.acme_op)).status ==
+        413);
+    CHECK(
+        c.Send("PUT", kItems + "/j", R"({"content": {"k": "0123456"}})", Auth(f.acme_op)).status ==
+        201);  // {"k":"0123456"}: 15 bytes, spaces in the request do not count
     // Nothing of the refused saves was written.
     r = c.Send("GET", kItems + "/n/versions", "", Auth(f.acme_viewer));
     CHECK(json::parse(r.body)["versions"].size() == 1);
@@ -190,7 +195,8 @@ TEST_SUITE("api/workspace") {
     CHECK(r.status == 404);
     CHECK(r.body.find("acme") == std::string::npos);
     CHECK(c.Send("GET", kItems, "", Auth(f.globex_op)).body.find("n1") == std::string::npos);
-    CHECK(c.Send("PUT", kItems + "/n1", R"({"content":"globex"})", Auth(f.globex_op)).status == 201);
+    CHECK(c.Send("PUT", kItems + "/n1", R"({"content":"globex"})", Auth(f.globex_op)).status ==
+          201);
     CHECK(json::parse(c.Send("GET", kItems + "/n1", "", Auth(f.acme_op)).body)["content"] ==
           "acme secret");
     // An all-tenant key names its tenant; a tenant key cannot name another.
@@ -200,9 +206,9 @@ TEST_SUITE("api/workspace") {
     CHECK(c.Send("GET", kItems + "/n1", "", Auth(f.acme_op, "globex")).status == 403);
     // Another user of the same tenant.
     CHECK(c.Send("GET", "/api/v1/workspace/users/bob/items/n1", "", Auth(f.acme_op)).status == 404);
-    CHECK(c.Send("PUT", "/api/v1/workspace/users/bob/items/n1", R"({"content":"x"})",
-                 Auth(f.acme_op))
-              .status == 422);
+    CHECK(
+        c.Send("PUT", "/api/v1/workspace/users/bob/items/n1", R"({"content":"x"})", Auth(f.acme_op))
+            .status == 422);
     // Roles: a viewer reads but does not write.
     CHECK(c.Send("PUT", kItems + "/n2", R"({"content":"x"})", Auth(f.acme_viewer)).status == 403);
     CHECK(c.Send("GET", kItems + "/n1", "").status == 401);
@@ -211,10 +217,12 @@ TEST_SUITE("api/workspace") {
   TEST_CASE("ShareLinksValidExpiredRevokedForgedAndOtherTenants") {
     Fixture f;
     HttpClient c(f.port());
-    REQUIRE(c.Send("PUT", kItems + "/n1", R"({"title":"T","content":"one"})", Auth(f.acme_op))
-                .status == 201);
-    REQUIRE(c.Send("PUT", kItems + "/n1", R"({"title":"T","content":"two"})", Auth(f.acme_op))
-                .status == 201);
+    REQUIRE(
+        c.Send("PUT", kItems + "/n1", R"({"title":"T","content":"one"})", Auth(f.acme_op)).status ==
+        201);
+    REQUIRE(
+        c.Send("PUT", kItems + "/n1", R"({"title":"T","content":"two"})", Auth(f.acme_op)).status ==
+        201);
     HttpResult r = c.Send("POST", kItems + "/n1/shares", R"({"version":1,"ttl_seconds":600})",
                           Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 201, r.body);
@@ -234,7 +242,8 @@ TEST_SUITE("api/workspace") {
     CHECK(c.Send("PUT", path, R"({"content":"x"})").status == 405);
 
     // Every failure below answers exactly this.
-    const std::string not_found = R"({"error":{"code":"not_found","message":"share link not found"}})";
+    const std::string not_found =
+        R"({"error":{"code":"not_found","message":"share link not found"}})";
     // Forged: a changed MAC, a changed share id, rubbish.
     std::string forged = path;
     forged.back() = forged.back() == 'A' ? 'B' : 'A';
@@ -249,9 +258,9 @@ TEST_SUITE("api/workspace") {
 
     // Another tenant can neither list nor revoke it.
     CHECK(c.Send("GET", kItems + "/n1/shares", "", Auth(f.globex_op)).status == 404);
-    CHECK(c.Send("DELETE", "/api/v1/workspace/users/alice/shares/" + share_id, "",
-                 Auth(f.globex_op))
-              .status == 404);
+    CHECK(
+        c.Send("DELETE", "/api/v1/workspace/users/alice/shares/" + share_id, "", Auth(f.globex_op))
+            .status == 404);
     CHECK(c.Send("GET", path).status == 200);
 
     // Expired, by the injected clock.
@@ -346,8 +355,9 @@ TEST_SUITE("api/workspace") {
                json{{"share_token", token}, {"label", "from acme"}}.dump(), Auth(f.globex_op));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     CHECK(json::parse(r.body)["kind"] == "share");
-    CHECK(c.Send("POST", marks, json{{"share_token", token + "x"}}.dump(), Auth(f.acme_op))
-              .status == 404);
+    CHECK(
+        c.Send("POST", marks, json{{"share_token", token + "x"}}.dump(), Auth(f.acme_op)).status ==
+        404);
     CHECK(c.Send("POST", marks, R"({"item_id":"nope"})", Auth(f.acme_op)).status == 404);
     CHECK(c.Send("POST", marks, R"({})", Auth(f.acme_op)).status == 422);
 
@@ -357,8 +367,9 @@ TEST_SUITE("api/workspace") {
     REQUIRE(list.size() == 1);
     CHECK(list[0]["title"] == "Mine");
     CHECK(list[0]["status"] == "active");
-    list = json::parse(c.Send("GET", "/api/v1/workspace/users/gina/bookmarks", "",
-                              Auth(f.globex_op)).body)["bookmarks"];
+    list =
+        json::parse(c.Send("GET", "/api/v1/workspace/users/gina/bookmarks", "", Auth(f.globex_op))
+                        .body)["bookmarks"];
     REQUIRE(list.size() == 1);
     CHECK(list[0]["status"] == "active");
     // Bookmarks are per tenant.
@@ -423,8 +434,9 @@ TEST_SUITE("api/opt_outs") {
 
     // Clear: by id, by scope; clearing what is not there is 404; other tenants cannot.
     CHECK(c.Send("DELETE", base + "/" + org_id, "", Auth(f.globex_op)).status == 404);
-    CHECK(c.Send("DELETE", base + "/" + org_id + "?reason=re-enabled", "", Auth(f.acme_op))
-              .status == 200);
+    CHECK(
+        c.Send("DELETE", base + "/" + org_id + "?reason=re-enabled", "", Auth(f.acme_op)).status ==
+        200);
     CHECK(check("user=zed", f.acme_viewer)["opted_out"] == false);
     r = c.Send("POST", base + "/clear", R"({"user":"alice"})", Auth(f.acme_compliance));
     REQUIRE_MESSAGE(r.status == 200, r.body);
@@ -443,8 +455,9 @@ TEST_SUITE("api/opt_outs") {
     CHECK_FALSE(json::parse(r.body)["next_lsn"].is_null());
 
     // Bad input.
-    CHECK(c.Send("POST", base, R"({"expires_at":"2001-01-01T00:00:00Z"})", Auth(f.acme_op))
-              .status == 422);
+    CHECK(
+        c.Send("POST", base, R"({"expires_at":"2001-01-01T00:00:00Z"})", Auth(f.acme_op)).status ==
+        422);
     CHECK(c.Send("POST", base, R"({"expires_at":"tomorrow"})", Auth(f.acme_op)).status == 400);
     CHECK(c.Send("POST", base, R"({"user":"a b"})", Auth(f.acme_op)).status == 422);
     CHECK(c.Send("GET", base + "/check", "", Auth(f.admin)).status == 400);  // which tenant?

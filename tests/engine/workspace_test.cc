@@ -1,6 +1,8 @@
 // WorkspaceService, OptOutService and ShareSecrets over a real engine in a
 // temp directory, with an injected clock.
 
+#include "engine/workspace.h"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
@@ -9,7 +11,6 @@
 #include <sstream>
 
 #include "engine/opt_outs.h"
-#include "engine/workspace.h"
 #include "projections/view_store.h"
 #include "tests/test_util.h"
 
@@ -89,10 +90,10 @@ TEST_SUITE("engine/workspace") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().IsInvalidArgument());
     CHECK(r.status().message().find("9 bytes; the limit is 8") != std::string::npos);
-    CHECK(env.Save("alice", "n2", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9").ok());      // 8 bytes
+    CHECK(env.Save("alice", "n2", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9").ok());         // 8 bytes
     CHECK_FALSE(env.Save("alice", "n2", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9x").ok());  // 9
-    CHECK(env.Save("alice", "n3", json{{"k", 10}}).ok());          // {"k":10}: 8 bytes
-    CHECK_FALSE(env.Save("alice", "n4", json{{"k", 100}}).ok());   // {"k":100}: 9
+    CHECK(env.Save("alice", "n3", json{{"k", 10}}).ok());         // {"k":10}: 8 bytes
+    CHECK_FALSE(env.Save("alice", "n4", json{{"k", 100}}).ok());  // {"k":100}: 9
   }
 
   TEST_CASE("SavesAreVersionsAndLoadReturnsTheLatest") {
@@ -170,7 +171,8 @@ TEST_SUITE("engine/workspace") {
     json link2 = env.Share("n1");
     const std::string token2 = link2["token"];
     REQUIRE(env.ws->OpenShare(token2).ok());
-    CHECK(env.Run(env.ws->PlanRevokeShare("globex", "alice", link2["share_id"], "")).status()
+    CHECK(env.Run(env.ws->PlanRevokeShare("globex", "alice", link2["share_id"], ""))
+              .status()
               .IsNotFound());
     REQUIRE(env.Run(env.ws->PlanRevokeShare("acme", "alice", link2["share_id"], "oops")).ok());
     CHECK(env.ws->OpenShare(token2).status().message() == "share link not found");
@@ -254,8 +256,8 @@ TEST_SUITE("engine/workspace") {
     CHECK(env.Run(env.ws->PlanAddBookmark("acme", "bob", "", token, "alice's")).ok());
     // Not bob's item; a forged token; neither or both targets.
     CHECK(env.Run(env.ws->PlanAddBookmark("acme", "bob", "n1", "", "")).status().IsNotFound());
-    CHECK(env.Run(env.ws->PlanAddBookmark("acme", "bob", "", token + "x", "")).status()
-              .IsNotFound());
+    CHECK(
+        env.Run(env.ws->PlanAddBookmark("acme", "bob", "", token + "x", "")).status().IsNotFound());
     CHECK(env.Run(env.ws->PlanAddBookmark("acme", "bob", "", "", "")).status().IsInvalidArgument());
 
     json a = env.ws->ListBookmarks("acme", "alice").value();
@@ -358,8 +360,8 @@ TEST_SUITE("engine/opt_outs") {
     // The whole organization, then cleared by id and by scope.
     json org = set("", "");
     CHECK(opted("dave", ""));
-    REQUIRE(env.Run(env.optouts->PlanClearId("acme", org["opt_out_id"], "re-enabled", "staff-2"))
-                .ok());
+    REQUIRE(
+        env.Run(env.optouts->PlanClearId("acme", org["opt_out_id"], "re-enabled", "staff-2")).ok());
     CHECK_FALSE(opted("dave", ""));
     REQUIRE(env.Run(env.optouts->PlanClearScope("acme", "alice", "", "", "staff-2")).ok());
     CHECK_FALSE(opted("alice", "web"));

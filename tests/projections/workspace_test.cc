@@ -1,12 +1,13 @@
 // The workspace and opt_outs views as pure folds over hand-made events.
 
+#include "projections/workspace.h"
+
 #include <doctest/doctest.h>
 
 #include "engine/payload_codec.h"
 #include "log/event_types.h"
 #include "projections/opt_outs.h"
 #include "projections/view_store.h"
-#include "projections/workspace.h"
 
 using namespace logbook;
 
@@ -37,8 +38,8 @@ struct Events {
 
 std::string Save(const std::string& item, const std::string& owner, const std::string& title,
                  const std::string& content) {
-  return nlohmann::json{{"item_id", item}, {"owner", owner}, {"title", title},
-                        {"content", content}, {"kind", "note"}}
+  return nlohmann::json{
+      {"item_id", item}, {"owner", owner}, {"title", title}, {"content", content}, {"kind", "note"}}
       .dump();
 }
 
@@ -50,9 +51,13 @@ TEST_SUITE("projections/workspace") {
     MemViewTxn txn;
     Events ev;
     REQUIRE(p.Apply(ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved",
-                            Save("n1", "alice", "first", "hello")), txn).ok());
+                            Save("n1", "alice", "first", "hello")),
+                    txn)
+                .ok());
     REQUIRE(p.Apply(ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved",
-                            Save("n1", "alice", "second", "hello, world")), txn).ok());
+                            Save("n1", "alice", "second", "hello, world")),
+                    txn)
+                .ok());
     auto item = WorkspaceProjection::GetItem(txn, "acme", "n1").value();
     REQUIRE(item.has_value());
     CHECK(item->version == 2);
@@ -67,7 +72,9 @@ TEST_SUITE("projections/workspace") {
     CHECK(v1->lsn == 1);
 
     REQUIRE(p.Apply(ev.Make("workspace/acme/n1", "acme", "WorkspaceItemDeleted",
-                            R"({"item_id":"n1","by":"alice"})"), txn).ok());
+                            R"({"item_id":"n1","by":"alice"})"),
+                    txn)
+                .ok());
     item = WorkspaceProjection::GetItem(txn, "acme", "n1").value();
     CHECK(item->deleted);
     CHECK(item->deleted_version == 3);
@@ -78,7 +85,9 @@ TEST_SUITE("projections/workspace") {
     CHECK(versions[2].deleted);
     // Saving again brings it back as version 4.
     REQUIRE(p.Apply(ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved",
-                            Save("n1", "alice", "back", "x")), txn).ok());
+                            Save("n1", "alice", "back", "x")),
+                    txn)
+                .ok());
     item = WorkspaceProjection::GetItem(txn, "acme", "n1").value();
     CHECK_FALSE(item->deleted);
     CHECK(item->version == 4);
@@ -91,21 +100,31 @@ TEST_SUITE("projections/workspace") {
     // Another tenant's name in the stream, a payload tenant that disagrees,
     // and another owner for an existing item: none of them changes the view.
     REQUIRE(p.Apply(ev.Make("workspace/globex/n1", "acme", "WorkspaceItemSaved",
-                            Save("n1", "mallory", "x", "x")), txn).ok());
-    REQUIRE(p.Apply(ev.Make("notes/n1", "acme", "WorkspaceItemSaved",
-                            Save("n1", "mallory", "x", "x")), txn).ok());
+                            Save("n1", "mallory", "x", "x")),
+                    txn)
+                .ok());
+    REQUIRE(
+        p.Apply(ev.Make("notes/n1", "acme", "WorkspaceItemSaved", Save("n1", "mallory", "x", "x")),
+                txn)
+            .ok());
     nlohmann::json tenant_mismatch = nlohmann::json::parse(Save("n2", "bob", "x", "x"));
     tenant_mismatch["tenant"] = "globex";
-    REQUIRE(p.Apply(ev.Make("workspace/acme/n2", "acme", "WorkspaceItemSaved",
-                            tenant_mismatch.dump()), txn).ok());
+    REQUIRE(
+        p.Apply(ev.Make("workspace/acme/n2", "acme", "WorkspaceItemSaved", tenant_mismatch.dump()),
+                txn)
+            .ok());
     CHECK_FALSE(WorkspaceProjection::GetItem(txn, "globex", "n1").value().has_value());
     CHECK_FALSE(WorkspaceProjection::GetItem(txn, "acme", "n1").value().has_value());
     CHECK_FALSE(WorkspaceProjection::GetItem(txn, "acme", "n2").value().has_value());
 
     REQUIRE(p.Apply(ev.Make("workspace/acme/n3", "acme", "WorkspaceItemSaved",
-                            Save("n3", "alice", "mine", "a")), txn).ok());
+                            Save("n3", "alice", "mine", "a")),
+                    txn)
+                .ok());
     REQUIRE(p.Apply(ev.Make("workspace/acme/n3", "acme", "WorkspaceItemSaved",
-                            Save("n3", "mallory", "stolen", "b")), txn).ok());
+                            Save("n3", "mallory", "stolen", "b")),
+                    txn)
+                .ok());
     auto item = WorkspaceProjection::GetItem(txn, "acme", "n3").value();
     CHECK(item->owner == "alice");
     CHECK(item->title == "mine");
@@ -117,7 +136,8 @@ TEST_SUITE("projections/workspace") {
     OptOutsProjection o;
     MemViewTxn txn;
     Events ev;
-    Event bad = ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved", Save("n1", "a", "t", "c"));
+    Event bad =
+        ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved", Save("n1", "a", "t", "c"));
     bad.payload = std::string(40, 'p');  // written around the engine's schema check
     CHECK(p.Apply(bad, txn).ok());
     Event bad_opt = ev.Make("tenant/acme/optouts", "acme", "OptOutSet", R"({"tenant":"acme"})");
@@ -126,7 +146,9 @@ TEST_SUITE("projections/workspace") {
     CHECK(p.Dump(txn).value()["items"].empty());
     // The view goes on with the next good event.
     REQUIRE(p.Apply(ev.Make("workspace/acme/n1", "acme", "WorkspaceItemSaved",
-                            Save("n1", "a", "t", "c")), txn).ok());
+                            Save("n1", "a", "t", "c")),
+                    txn)
+                .ok());
     CHECK(WorkspaceProjection::GetItem(txn, "acme", "n1").value()->version == 2);
   }
 
@@ -136,11 +158,15 @@ TEST_SUITE("projections/workspace") {
     Events ev;
     const std::string share = R"({"share_id":"s1","item_id":"n1","item_version":1,"secret_id":"k1",
                                   "token_hash":"ab","expires_at_us":5000})";
-    REQUIRE(p.Apply(ev.Make("workspace/acme/n1/shares", "acme", "ShareLinkCreated", share), txn).ok());
+    REQUIRE(
+        p.Apply(ev.Make("workspace/acme/n1/shares", "acme", "ShareLinkCreated", share), txn).ok());
     // globex re-uses the id and tries to revoke it: both ignored.
-    REQUIRE(p.Apply(ev.Make("workspace/globex/n1/shares", "globex", "ShareLinkCreated", share), txn).ok());
+    REQUIRE(p.Apply(ev.Make("workspace/globex/n1/shares", "globex", "ShareLinkCreated", share), txn)
+                .ok());
     REQUIRE(p.Apply(ev.Make("workspace/globex/n1/shares", "globex", "ShareLinkRevoked",
-                            R"({"share_id":"s1","item_id":"n1"})"), txn).ok());
+                            R"({"share_id":"s1","item_id":"n1"})"),
+                    txn)
+                .ok());
     auto s = WorkspaceProjection::GetShare(txn, "s1").value();
     REQUIRE(s.has_value());
     CHECK(s->tenant == "acme");
@@ -149,7 +175,9 @@ TEST_SUITE("projections/workspace") {
     CHECK(WorkspaceProjection::ListShares(txn, "acme", "n1").value().size() == 1);
     CHECK(WorkspaceProjection::ListShares(txn, "globex", "n1").value().empty());
     REQUIRE(p.Apply(ev.Make("workspace/acme/n1/shares", "acme", "ShareLinkRevoked",
-                            R"({"share_id":"s1","item_id":"n1","reason":"oops"})"), txn).ok());
+                            R"({"share_id":"s1","item_id":"n1","reason":"oops"})"),
+                    txn)
+                .ok());
     s = WorkspaceProjection::GetShare(txn, "s1").value();
     CHECK(s->revoked_at_us == 4000);  // the writer's clock of LSN 4
     CHECK(s->revoke_reason == "oops");
@@ -160,14 +188,22 @@ TEST_SUITE("projections/workspace") {
     MemViewTxn txn;
     Events ev;
     REQUIRE(p.Apply(ev.Make("bookmarks/acme/alice", "acme", "BookmarkAdded",
-                            R"({"item_id":"n1","label":"a"})"), txn).ok());
+                            R"({"item_id":"n1","label":"a"})"),
+                    txn)
+                .ok());
     REQUIRE(p.Apply(ev.Make("bookmarks/acme/alice", "acme", "BookmarkAdded",
-                            R"({"item_id":"n1","label":"b"})"), txn).ok());
+                            R"({"item_id":"n1","label":"b"})"),
+                    txn)
+                .ok());
     REQUIRE(p.Apply(ev.Make("bookmarks/acme/alice", "acme", "BookmarkAdded",
-                            R"({"item_id":"n9","share_id":"s1"})"), txn).ok());
+                            R"({"item_id":"n9","share_id":"s1"})"),
+                    txn)
+                .ok());
     // Another user's stream, or a user field that disagrees with the stream.
     REQUIRE(p.Apply(ev.Make("bookmarks/acme/bob", "acme", "BookmarkAdded",
-                            R"({"item_id":"n2","user":"alice"})"), txn).ok());
+                            R"({"item_id":"n2","user":"alice"})"),
+                    txn)
+                .ok());
     auto list = WorkspaceProjection::ListBookmarks(txn, "acme", "alice").value();
     REQUIRE(list.size() == 2);
     CHECK(list[0].bookmark_id == "i-n1");
@@ -176,7 +212,9 @@ TEST_SUITE("projections/workspace") {
     CHECK(list[1].share_id == "s1");
     CHECK(WorkspaceProjection::ListBookmarks(txn, "acme", "bob").value().empty());
     REQUIRE(p.Apply(ev.Make("bookmarks/acme/alice", "acme", "BookmarkRemoved",
-                            R"({"bookmark_id":"i-n1","item_id":"n1"})"), txn).ok());
+                            R"({"bookmark_id":"i-n1","item_id":"n1"})"),
+                    txn)
+                .ok());
     list = WorkspaceProjection::ListBookmarks(txn, "acme", "alice").value();
     REQUIRE(list.size() == 1);
     CHECK(list[0].bookmark_id == "s-s1");
@@ -203,7 +241,7 @@ TEST_SUITE("projections/workspace") {
 TEST_SUITE("projections/opt_outs") {
   std::string Set(const std::string& id, const std::string& user, const std::string& channel,
                   int64_t expires = 0) {
-    return nlohmann::json{{"opt_out_id", id}, {"tenant", "acme"},    {"user", user},
+    return nlohmann::json{{"opt_out_id", id},   {"tenant", "acme"},  {"user", user},
                           {"channel", channel}, {"reason", "asked"}, {"expires_at_us", expires}}
         .dump();
   }
@@ -254,12 +292,15 @@ TEST_SUITE("projections/opt_outs") {
     REQUIRE(p.Apply(ev.Make(s, "acme", "OptOutSet", Set("o3", "alice", "")), txn).ok());
     CHECK_FALSE(OptOutsProjection::Get(txn, "acme", "o1").value().has_value());
     CHECK(OptOutsProjection::Get(txn, "acme", "o3").value()->user == "alice");
-    REQUIRE(p.Apply(ev.Make(s, "acme", "OptOutCleared", R"({"tenant":"acme","opt_out_id":"o3"})"),
-                    txn).ok());
-    REQUIRE(p.Apply(ev.Make(s, "acme", "OptOutCleared", R"({"tenant":"acme","channel":"sms"})"),
-                    txn).ok());
-    REQUIRE(p.Apply(ev.Make(s, "acme", "OptOutCleared", R"({"tenant":"acme","user":"nobody"})"),
-                    txn).ok());
+    REQUIRE(
+        p.Apply(ev.Make(s, "acme", "OptOutCleared", R"({"tenant":"acme","opt_out_id":"o3"})"), txn)
+            .ok());
+    REQUIRE(
+        p.Apply(ev.Make(s, "acme", "OptOutCleared", R"({"tenant":"acme","channel":"sms"})"), txn)
+            .ok());
+    REQUIRE(
+        p.Apply(ev.Make(s, "acme", "OptOutCleared", R"({"tenant":"acme","user":"nobody"})"), txn)
+            .ok());
     CHECK(OptOutsProjection::List(txn, "acme", "", "").value().empty());
     CHECK_FALSE(OptOutsProjection::Check(txn, "acme", "alice", "sms", 0).value().opted_out());
     uint64_t next = 0;
@@ -281,7 +322,8 @@ TEST_SUITE("projections/opt_outs") {
     OptOutsProjection p;
     MemViewTxn txn;
     Events ev;
-    REQUIRE(p.Apply(ev.Make("tenant/globex/optouts", "acme", "OptOutSet", Set("o1", "", "")), txn).ok());
+    REQUIRE(p.Apply(ev.Make("tenant/globex/optouts", "acme", "OptOutSet", Set("o1", "", "")), txn)
+                .ok());
     REQUIRE(p.Apply(ev.Make("misc", "acme", "OptOutSet", Set("o2", "", "")), txn).ok());
     nlohmann::json other = nlohmann::json::parse(Set("o3", "", ""));
     other["tenant"] = "globex";

@@ -58,8 +58,9 @@ TEST_SUITE("tools/cli_workspace") {
     TempDir dir;
     Cli cli{dir.Sub("d")};
     REQUIRE(cli.Run("init") == 0);
-    json set = cli.RunJson("optout set --tenant acme --user alice --channel whatsapp "
-                           "--reason STOP --by staff-1");
+    json set = cli.RunJson(
+        "optout set --tenant acme --user alice --channel whatsapp "
+        "--reason STOP --by staff-1");
     CHECK(set["scope"] == "member_channel");
     cli.RunJson("optout set --tenant acme --channel sms");
     CHECK(cli.RunJson("optout set --tenant acme --user bob --expires-at 2099-01-01T00:00:00Z")
@@ -73,8 +74,9 @@ TEST_SUITE("tools/cli_workspace") {
           false);
     CHECK(cli.RunJson("optout check --tenant acme --user carol --channel sms")["opted_out"] ==
           true);
-    CHECK(cli.RunJson("optout check --tenant globex --user alice --channel whatsapp")["opted_out"] ==
-          false);
+    CHECK(
+        cli.RunJson("optout check --tenant globex --user alice --channel whatsapp")["opted_out"] ==
+        false);
 
     std::string out, err;
     REQUIRE(cli.Run("optout list --tenant acme", &out) == 0);
@@ -109,7 +111,8 @@ TEST_SUITE("tools/cli_workspace") {
     for (const char* content : {"first", "second"}) {
       REQUIRE(cli.Run("append --stream workspace/acme/n1 --tenant acme --type WorkspaceItemSaved "
                       "--payload '{\"item_id\":\"n1\",\"owner\":\"alice\",\"title\":\"Notes\","
-                      "\"content\":\"" + std::string(content) + "\"}'",
+                      "\"content\":\"" +
+                          std::string(content) + "\"}'",
                       &out, &err) == 0);
     }
     REQUIRE(cli.Run("append --stream workspace/acme/n2 --tenant acme --type WorkspaceItemSaved "
@@ -154,7 +157,7 @@ TEST_SUITE("tools/cli_workspace") {
       key = keys->Create("acme", Role::kOperator, "test").value();
     }
     const std::string log_path = dir.Sub("serve.log");
-    std::vector<std::string> args = {CliPath(), "--data-dir", data,      "serve",
+    std::vector<std::string> args = {CliPath(),  "--data-dir",  data,          "serve",
                                      "--listen", "127.0.0.1:0", "--keys-file", keys_path};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
