@@ -277,15 +277,18 @@ Status Parse(const std::string& path, std::string* text, Table* t) {
 
 std::string Serialize(const Table& t) {
   // Built by hand so that the key text exists in one buffer the caller wipes.
-  std::string out = "{\"format\": 1,\n \"secrets\": [";
+  std::string out;
+  out.reserve(256 + 192 * t.secrets.size());  // no reallocation leaves key text behind
+  out += "{\"format\": 1,\n \"secrets\": [";
   for (size_t i = 0; i < t.secrets.size(); ++i) {
     const Entry& e = t.secrets[i];
     std::string hex = ToHex(e.key.data(), kKeyBytes);
     out += i == 0 ? "\n  " : ",\n  ";
-    out += "{\"id\": \"" + e.info.id + "\", \"key\": \"" + hex +
-           "\", \"created_at_us\": " + std::to_string(e.info.created_at_us) +
-           ", \"not_after_us\": " + std::to_string(e.info.not_after_us) + "}";
+    out += "{\"id\": \"" + e.info.id + "\", \"key\": \"";
+    out += hex;  // appended in place: no temporary copy of the key text
     Wipe(&hex);
+    out += "\", \"created_at_us\": " + std::to_string(e.info.created_at_us) +
+           ", \"not_after_us\": " + std::to_string(e.info.not_after_us) + "}";
   }
   out += "]";
   if (!t.previous_id.empty()) {

@@ -197,7 +197,8 @@ Result<PlannedAppend> WorkspaceService::PlanSave(const SaveItemInput& in) {
     stored = in.content.get<std::string>();
     payload["content"] = stored;
   } else {
-    stored = in.content.dump();
+    // The same text ContentBytes measured.
+    stored = in.content.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     payload["content_json"] = stored;
   }
   const std::string hash = Blake2bHex(stored);
@@ -209,7 +210,8 @@ Result<PlannedAppend> WorkspaceService::PlanSave(const SaveItemInput& in) {
   // The version seen here, so that a concurrent change is a conflict rather
   // than a silent overwrite (and an owner check that raced is refused).
   p.expected = version == 0 ? ExpectedVersion::NoStream() : ExpectedVersion::Exact(version);
-  p.events.push_back({"WorkspaceItemSaved", "", payload.dump()});
+  p.events.push_back({"WorkspaceItemSaved", "",
+                      payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   const bool created = !cur->has_value() || (*cur)->deleted;
   const int64_t at = payload["saved_at_us"].get<int64_t>();
   p.reply = [item_id, user = in.user, bytes, hash, created, at](const AppendResult& r) {
