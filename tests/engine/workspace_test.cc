@@ -302,6 +302,49 @@ TEST_SUITE("engine/workspace") {
   }
 }
 
+TEST_SUITE("engine/share_secrets") {
+  TEST_CASE("TheSecretFileIsCheckedOnLoadAndPrunedOnRotation") {
+    TempDir dir;
+    const std::string path = dir.Sub("s.json");
+    auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+    write("not json");
+    Result<std::unique_ptr<ShareSecrets>> r = ShareSecrets::Open(path);
+    CHECK(r.status().IsCorruption());
+    CHECK(r.status().message().find(path) != std::string::npos);
+    write(R"({"format":1,"secrets":[{"id":"0011223344556677","key":"zz","created_at_us":1,)"
+          R"("not_after_us":0}]})");
+    CHECK(ShareSecrets::Open(path).status().IsCorruption());
+    write(R"({"format":1,"secrets":[{"id":"0011223344556677","key":")" + std::string(64, 'a') +
+          R"(","created_at_us":1,"not_after_us":5}]})");
+    CHECK(ShareSecrets::Open(path).status().IsCorruption());  // no current secret
+    write(R"({"format":2,"secrets":[]})");
+    CHECK(ShareSecrets::Open(path).status().IsInvalidArgument());
+    CHECK(ShareSecrets::Open(dir.Sub("absent.json")).status().IsNotFound());
+
+    std::remove(path.c_str());
+    auto s = ShareSecrets::OpenOrCreate(path, 1000).value();
+    const std::string first = s->current_id();
+    CHECK(s->List().size() == 1);
+    // A rotation with grace keeps the old secret until then; the next one drops it.
+    s->Rotate(100, 2000).value();
+    CHECK(s->List().size() == 2);
+    CHECK(s->Usable(first, 2099));
+    CHECK_FALSE(s->Usable(first, 2100));
+    const ShareSecretRotation r2 = s->Rotate(0, 3000).value();
+    CHECK(s->List().size() == 1);  // the first expired, the second retired without grace
+    CHECK(s->LastRotation().previous_secret_id == r2.previous_secret_id);
+    // Another instance sees the same file.
+    auto other = ShareSecrets::Open(path).value();
+    CHECK(other->current_id() == r2.secret_id);
+    ShareMac mac;
+    std::string id;
+    s->Sign("message", &id, &mac);
+    CHECK(other->Verify(id, "message", mac, 3000));
+    CHECK_FALSE(other->Verify(id, "massage", mac, 3000));
+    CHECK_FALSE(other->Verify(first, "message", mac, 3000));
+  }
+}
+
 TEST_SUITE("engine/opt_outs") {
   TEST_CASE("EachScopeAndChannelAndExpiryAcrossARestart") {
     Env env;
