@@ -306,7 +306,10 @@ TEST_SUITE("engine/share_secrets") {
   TEST_CASE("TheSecretFileIsCheckedOnLoadAndPrunedOnRotation") {
     TempDir dir;
     const std::string path = dir.Sub("s.json");
-    auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+    auto write = [&](const std::string& text) {
+      std::ofstream(path) << text;
+      ::chmod(path.c_str(), 0600);  // a wider mode is accepted with a warning
+    };
     write("not json");
     Result<std::unique_ptr<ShareSecrets>> r = ShareSecrets::Open(path);
     CHECK(r.status().IsCorruption());
