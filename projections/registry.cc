@@ -1,7 +1,9 @@
 #include "projections/audit_index.h"
 #include "projections/graph_checkpoints.h"
+#include "projections/opt_outs.h"
 #include "projections/projection.h"
 #include "projections/stream_stats.h"
+#include "projections/workspace.h"
 
 namespace logbook {
 
@@ -10,6 +12,8 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   v.push_back(std::make_unique<StreamStatsProjection>());
   v.push_back(std::make_unique<AuditIndexProjection>());
   v.push_back(std::make_unique<GraphCheckpointsProjection>());
+  v.push_back(std::make_unique<WorkspaceProjection>());
+  v.push_back(std::make_unique<OptOutsProjection>());
   return v;
 }
 

@@ -78,5 +78,6 @@ void AddLogCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddKeyCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // also optout
 
 }  // namespace logbook::cli

@@ -15,6 +15,7 @@
 #include "api/server.h"
 #include "engine/graph_store.h"
 #include "tools/cli_common.h"
+#include "tools/cli_workspace.h"
 
 namespace logbook::cli {
 
@@ -25,6 +26,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     int64_t header_timeout_ms = 10000, body_timeout_ms = 30000, grace_ms = 10000;
     GraphOptions graph;
     int64_t graph_sweep_interval_ms = 60000;
+    WorkspaceServeFlags workspace;
   };
   auto f = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand(
@@ -71,6 +73,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   serve->add_option("--graph-sweep-interval-ms", f->graph_sweep_interval_ms,
                     "How often TTL, pruning and the chunk sweep run")
       ->envname("LOGBOOK_GRAPH_SWEEP_INTERVAL_MS")->capture_default_str();
+  AddWorkspaceServeFlags(serve, &f->workspace);
   serve->callback([&g, run, f] {
     *run = [&g, f] {
       const std::string keys_path =
@@ -115,6 +118,11 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       GraphStore graph(**engine, f->graph);
       api::Server server(**engine, *keys, f->o);
       api::AddGraphRoutes(server.router(), {&graph});
+      auto workspace = WorkspaceServe::Start(g, f->workspace, **engine, server);
+      if (!workspace.ok()) {
+        const Status& s = workspace.status();
+        return s.IsInvalidArgument() ? FailUsage(s.message()) : Fail(s);
+      }
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       graph.Start();
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,
@@ -130,6 +138,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
           if (Status s = keys->ReloadIfChanged(); !s.ok()) {
             spdlog::warn("keys file not reloaded: {}", s.ToString());
           }
+          (*workspace)->Poll();  // a rotated share secret takes effect without a restart
         }
       });
       server.Wait();

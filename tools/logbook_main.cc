@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   AddAdminCommands(app, g, &run);
   AddKeyCommands(app, g, &run);
   AddServeCommands(app, g, &run);
+  AddWorkspaceCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);
