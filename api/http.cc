@@ -35,6 +35,7 @@ Response Response::FromStatus(const Status& s) {
     }
     case Status::Code::kIdempotencyConflict:
       return Error(409, "idempotency_conflict", s.message());
+    case Status::Code::kHeld: return Error(409, "legal_hold", s.message());
     case Status::Code::kReadOnly:
     case Status::Code::kIOError: return Error(503, "read_only", s.message());
     case Status::Code::kBusy:

@@ -31,6 +31,7 @@ std::string_view Status::CodeName() const {
     case Code::kBusy: return "busy";
     case Code::kShutdown: return "shutdown";
     case Code::kIdempotencyConflict: return "idempotency_conflict";
+    case Code::kHeld: return "legal_hold";
   }
   return "unknown";
 }

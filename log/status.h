@@ -33,6 +33,7 @@ class [[nodiscard]] Status {
     kBusy = 8,             // the data directory is in use by another process
     kShutdown = 9,         // the log is closing
     kIdempotencyConflict = 10,  // event ids re-sent with a different batch
+    kHeld = 11,            // a legal hold on the tenant blocks a removal
   };
 
   Status() = default;
@@ -53,6 +54,7 @@ class [[nodiscard]] Status {
   static Status IdempotencyConflict(std::string msg) {
     return {Code::kIdempotencyConflict, std::move(msg)};
   }
+  static Status Held(std::string msg) { return {Code::kHeld, std::move(msg)}; }
   // Converts a RocksDB status; `context` says what was being done.
   static Status FromRocks(const rocksdb::Status& s, std::string_view context);
 

@@ -8,6 +8,7 @@
 
 #include "log/record.h"
 #include "log/status.h"
+#include "projections/projection.h"
 
 namespace logbook {
 
@@ -22,6 +23,7 @@ namespace logbook {
 // stored bytes that changed after the write fail the record checksum first.
 template <typename T>
 const T* DecodePayload(const Event& e) {
+  if (!PayloadReadable(e)) return nullptr;  // sealed: its tenant key was destroyed
   const auto* data = reinterpret_cast<const uint8_t*>(e.payload.data());
   if (e.payload.size() < 8) {
     // An empty table ("{}") is still a valid FlatBuffer of 12+ bytes; shorter is garbage.

@@ -1,5 +1,6 @@
 #include "projections/audit_index.h"
 #include "projections/graph_checkpoints.h"
+#include "projections/holds.h"
 #include "projections/opt_outs.h"
 #include "projections/projection.h"
 #include "projections/stream_stats.h"
@@ -14,6 +15,7 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   v.push_back(std::make_unique<GraphCheckpointsProjection>());
   v.push_back(std::make_unique<WorkspaceProjection>());
   v.push_back(std::make_unique<OptOutsProjection>());
+  v.push_back(std::make_unique<HoldsProjection>());
   return v;
 }
 

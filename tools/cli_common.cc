@@ -13,6 +13,7 @@ int ExitCodeFor(const Status& s) {
     case Status::Code::kNotFound: return kExitNotFound;
     case Status::Code::kConflict:
     case Status::Code::kIdempotencyConflict: return kExitConflict;
+    case Status::Code::kHeld: return kExitHold;
     case Status::Code::kCorruption: return kExitCorruption;
     case Status::Code::kBusy:
     case Status::Code::kReadOnly:

@@ -79,5 +79,6 @@ void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddKeyCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // also optout
+void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // hold, holds
 
 }  // namespace logbook::cli

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   AddKeyCommands(app, g, &run);
   AddServeCommands(app, g, &run);
   AddWorkspaceCommands(app, g, &run);
+  AddComplianceCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);
