@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/projector.h"
+#include "engine/sessions.h"
 #include "log/log.h"
 #include "projections/audit_index.h"
 
@@ -36,6 +37,7 @@ struct EngineOptions {
   rocksdb::Env* env = nullptr;  // fault-injection tests; must outlive the engine
   // Progress of the view catch-up on open: (done LSN, target LSN).
   std::function<void(uint64_t, uint64_t)> recovery_progress;
+  SessionOptions sessions;  // TTLs, snapshot limits, recap, bundles (engine/sessions.h)
 };
 
 // One event to append, as JSON-facing callers give it.
@@ -53,6 +55,7 @@ class Engine {
   Log& log() { return *log_; }
   Projector& projector() { return *projector_; }
   bool read_only() const { return options_.read_only; }
+  Sessions& sessions() { return *sessions_; }
 
   // Validates every event (type, id, payload against the schema), then
   // appends them atomically. Nothing is written when any event is invalid.
@@ -94,6 +97,7 @@ class Engine {
   EngineOptions options_;
   std::unique_ptr<Log> log_;
   std::unique_ptr<Projector> projector_;
+  std::unique_ptr<Sessions> sessions_;  // after the log: its sweeper stops first
 };
 
 // "2026-11-26T07:24:03.123456Z"
