@@ -370,10 +370,13 @@ Status CheckIntegrity(std::istream& in, uint64_t limit, json* header) {
   StreamHash body;
   std::optional<json> manifest;
   uint64_t events = 0, snapshots = 0;
+  Status after;  // data after the manifest; reported once the size is known
   while (r.Next(&line, &st)) {
     if (manifest) {
-      if (line.empty() && !r.ends_with_newline()) break;
-      return Reject(r.n(), "data after the manifest");
+      if (after.ok() && !(line.empty() && !r.ends_with_newline())) {
+        after = Reject(r.n(), "data after the manifest");
+      }
+      continue;
     }
     if (r.n() == 1) {
       if (Status s = CheckHeader(line); !s.ok()) return s;
@@ -395,6 +398,7 @@ Status CheckIntegrity(std::istream& in, uint64_t limit, json* header) {
     }
   }
   if (!st.ok()) return st;
+  if (!after.ok()) return after;
   if (r.n() == 0) return Status::InvalidArgument("bundle rejected: the bundle is empty");
   if (!manifest) return Reject(r.n(), "bundle is truncated (no manifest line)");
   const json& m = *manifest;

@@ -141,6 +141,7 @@ Redactor Redactor::Builtin(RedactStrategy strategy) {
     rule.strategy = strategy;
     rule.validator = b.validator;
     rule.re = std::move(Compile(rule.name, rule.pattern).value());  // built-ins compile
+    rule.pem = rule.name == "PRIVATE_KEY";
     r.rules_.push_back(std::move(rule));
   }
   return r;
@@ -194,6 +195,7 @@ Status Redactor::Configure(std::string_view json_text) {
       if (existing != rules.end()) rule = *existing;
       rule.name = name;
       if (jr.contains("pattern")) {
+        rule.pem = false;
         if (!jr["pattern"].is_string() || jr["pattern"].get<std::string>().empty()) {
           return Status::InvalidArgument("redaction rule " + name + ": pattern must be a string");
         }
@@ -247,40 +249,112 @@ std::vector<std::string> Redactor::RuleNames() const {
   return out;
 }
 
+namespace {
+
+bool Overlaps(const std::vector<std::pair<size_t, size_t>>& spans, size_t pos, size_t len) {
+  for (const auto& [a, b] : spans) {
+    if (pos < b && pos + len > a) return true;
+  }
+  return false;
+}
+
+// One regex rule over one piece of text.
+std::string ApplyRegex(const RedactionRule& rule, std::string_view piece, RedactionCounts* counts) {
+  const std::vector<std::pair<size_t, size_t>> spans = ProtectedSpans(piece);
+  std::string out;
+  size_t copied = 0;
+  const char* base = piece.data();
+  using It = std::regex_iterator<const char*>;
+  for (It it(base, base + piece.size(), rule.re), end; it != end; ++it) {
+    const size_t pos = static_cast<size_t>(it->position(0));
+    const size_t len = static_cast<size_t>(it->length(0));
+    if (len == 0 || Overlaps(spans, pos, len)) continue;
+    const std::string_view match = piece.substr(pos, len);
+    if (rule.validator == "luhn" && !LuhnValid(match)) continue;
+    out.append(piece.substr(copied, pos - copied));
+    out += Replacement(rule, match);
+    copied = pos + len;
+    if (counts != nullptr) ++(*counts)[rule.name];
+  }
+  if (copied == 0) return std::string(piece);
+  out.append(piece.substr(copied));
+  return out;
+}
+
+// Where the piece starting at `pos` ends: after the last newline, else the
+// last whitespace, in the second half of the window; else the window's end.
+size_t PieceEnd(const std::string& s, size_t pos) {
+  if (s.size() - pos <= kRedactPiece) return s.size();
+  const size_t limit = pos + kRedactPiece;
+  const size_t half = pos + kRedactPiece / 2;
+  for (const char* seps : {"\n", " \t\r"}) {
+    const size_t cut = s.find_last_of(seps, limit - 1);
+    if (cut != std::string::npos && cut >= half) return cut + 1;
+  }
+  return limit;
+}
+
+// PEM private key blocks, BEGIN to END (to the end of the string when the
+// END line is missing: what follows a BEGIN line is key material).
+std::string ApplyPem(const RedactionRule& rule, const std::string& s, RedactionCounts* counts) {
+  static constexpr std::string_view kBegin = "-----BEGIN ", kEnd = "-----END ",
+                                    kTail = "PRIVATE KEY-----";
+  const std::vector<std::pair<size_t, size_t>> spans = ProtectedSpans(s);
+  auto header_end = [&](size_t at, std::string_view lead) -> size_t {
+    // lead, then [A-Z0-9 ]*, then "PRIVATE KEY-----"; returns the end or npos.
+    size_t i = at + lead.size();
+    while (i < s.size() && i - at < 80 && ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == ' ')) {
+      if (s.compare(i, kTail.size(), kTail) == 0) return i + kTail.size();
+      ++i;
+    }
+    return std::string::npos;
+  };
+  std::string out;
+  size_t copied = 0;
+  for (size_t at = s.find(kBegin); at != std::string::npos; at = s.find(kBegin, at + 1)) {
+    if (at < copied) continue;
+    const size_t body = header_end(at, kBegin);
+    if (body == std::string::npos) continue;
+    size_t stop = s.size();
+    for (size_t e = s.find(kEnd, body); e != std::string::npos; e = s.find(kEnd, e + 1)) {
+      const size_t end = header_end(e, kEnd);
+      if (end != std::string::npos) {
+        stop = end;
+        break;
+      }
+    }
+    if (Overlaps(spans, at, stop - at)) continue;
+    out.append(s, copied, at - copied);
+    out += Replacement(rule, std::string_view(s).substr(at, stop - at));
+    copied = stop;
+    if (counts != nullptr) ++(*counts)[rule.name];
+  }
+  if (copied == 0) return s;
+  out.append(s, copied, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
 std::string Redactor::RedactString(std::string_view input, RedactionCounts* counts) const {
   std::string s(input);
   for (const RedactionRule& rule : rules_) {
-    // Cheap pre-checks keep the regex engine off most strings.
-    if (s.size() < 4) break;
-    std::vector<std::pair<size_t, size_t>> spans = ProtectedSpans(s);
+    if (s.size() < 4) break;  // no rule matches fewer than four characters
+    if (rule.pem) {
+      s = ApplyPem(rule, s, counts);
+      continue;
+    }
+    if (s.size() <= kRedactPiece) {
+      s = ApplyRegex(rule, s, counts);
+      continue;
+    }
     std::string out;
-    size_t copied = 0;
-    bool changed = false;
-    auto begin = std::sregex_iterator(s.begin(), s.end(), rule.re);
-    for (auto it = begin; it != std::sregex_iterator(); ++it) {
-      const size_t pos = static_cast<size_t>(it->position(0));
-      const size_t len = static_cast<size_t>(it->length(0));
-      if (len == 0) continue;
-      bool inside = false;
-      for (const auto& [a, b] : spans) {
-        if (pos < b && pos + len > a) {
-          inside = true;
-          break;
-        }
-      }
-      if (inside) continue;
-      const std::string_view match(s.data() + pos, len);
-      if (rule.validator == "luhn" && !LuhnValid(match)) continue;
-      out.append(s, copied, pos - copied);
-      out += Replacement(rule, match);
-      copied = pos + len;
-      changed = true;
-      if (counts != nullptr) ++(*counts)[rule.name];
+    for (size_t pos = 0; pos < s.size();) {
+      const size_t end = PieceEnd(s, pos);
+      out += ApplyRegex(rule, std::string_view(s).substr(pos, end - pos), counts);
+      pos = end;
     }
-    if (changed) {
-      out.append(s, copied, std::string::npos);
-      s = std::move(out);
-    }
+    s = std::move(out);
   }
   return s;
 }

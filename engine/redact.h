@@ -13,6 +13,11 @@
 // label) is never touched, and no strategy's output matches a rule again, so
 // redacting twice changes nothing.
 //
+// std::regex matches recursively, so a long input would exhaust the stack:
+// regex rules run over pieces of at most kRedactPiece bytes, cut after a
+// newline or whitespace where possible. A match that would straddle a cut
+// (only possible in strings longer than a piece) is not found.
+//
 // Rules are extended or adjusted by a JSON file:
 //   {"strategy": "label",                       // default for every rule (optional)
 //    "rules": [{"name": "EMPLOYEE_ID", "pattern": "\\bEMP-[0-9]{6}\\b",
@@ -35,6 +40,8 @@
 
 namespace logbook {
 
+constexpr size_t kRedactPiece = 8192;
+
 enum class RedactStrategy : uint8_t { kLabel = 0, kMask = 1, kPartial = 2 };
 std::string_view RedactStrategyName(RedactStrategy s);
 bool ParseRedactStrategy(std::string_view name, RedactStrategy* out);
@@ -49,6 +56,9 @@ struct RedactionRule {
   RedactStrategy strategy = RedactStrategy::kLabel;
   std::string validator;  // "" or "luhn"
   std::regex re;
+  // PEM blocks are found by hand over the whole string (they are long and
+  // span lines); every other rule runs its regex over pieces of the string.
+  bool pem = false;
 };
 
 // How many matches each rule replaced.

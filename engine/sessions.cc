@@ -837,7 +837,7 @@ Result<Recap> Sessions::BuildRecap(const std::string& sid, std::optional<size_t>
   }
   // At least two sentences: say what the session is.
   const json& h = *header;
-  const uint64_t n_turns = h.value("turn_seq", uint64_t{0});
+  const uint64_t n_turns = h.value("turn_count", uint64_t{0});
   const std::string kind = h.value("kind", std::string());
   std::vector<std::string> lead;
   if (out.sentences.size() < 2) {

@@ -173,6 +173,7 @@ Status ApplyStarted(const Event& e, std::string_view sid, ViewTxn& txn) {
             {"status", "active"},
             {"started_lsn", e.lsn},
             {"turn_seq", 0},
+            {"turn_count", 0},
             {"pin_seq", 0},
             {"episode_seq", 0},
             {"objective_seq", 0},
@@ -273,6 +274,7 @@ Status ApplyTurnEvent(const Event& e, std::string_view sid, json& header, ViewTx
   PutJson(txn, SeqKey(sid, 't', seq),
           {{"seq", seq}, {"turn_id", turn_id}, {"awf_raw", entry["awf_raw"]}});
   header["last_turn_id"] = turn_id;
+  header["turn_count"] = header.value("turn_count", uint64_t{0}) + 1;
   Settle(txn, sid, entry, e, at_us);
   return Status::OK();
 }
@@ -354,6 +356,7 @@ Status ApplySnapshotEvent(const Event& e, std::string_view sid, json& header, Vi
     }
   }
   header["last_turn_id"] = body.value("last_turn_id", std::string());
+  header["turn_count"] = body.value("turns", json::array()).size();
   header["restored_from_snapshot_id"] = id;
   header["restored_lsn"] = e.lsn;
   return Status::OK();

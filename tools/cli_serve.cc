@@ -12,6 +12,7 @@
 
 #include "api/keys.h"
 #include "api/server.h"
+#include "api/session_routes.h"
 #include "tools/cli_common.h"
 
 namespace logbook::cli {
@@ -95,6 +96,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       f->o.shutdown_grace = std::chrono::milliseconds(f->grace_ms);
       f->o.handle_signals = true;
       api::Server server(**engine, *keys, f->o);
+      api::AddSessionRoutes(server.router(), **engine);
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,
                    server.port(), g.data_dir);

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   AddAdminCommands(app, g, &run);
   AddKeyCommands(app, g, &run);
   AddServeCommands(app, g, &run);
+  AddSessionCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);

@@ -170,3 +170,20 @@ TEST_CASE("RulesFileAddsRestylesAndDisablesRules") {
   // A failed Configure leaves the rules as they were.
   CHECK(bad.RedactString("10.0.0.1") == "[REDACTED:IPV4]");
 }
+
+TEST_CASE("LongStringsAreRedactedWithoutExhaustingTheStack") {
+  Redactor r = Redactor::Builtin();
+  std::string s(300000, 'x');
+  s += " mail ada@example.com now ";
+  for (int i = 0; i < 3000; ++i) s += "some words of ordinary text, 10.0.0." + std::to_string(i % 250) + "\n";
+  s += "-----BEGIN EC PRIVATE KEY-----\n" + std::string(5000, 'A') + "\n-----END EC PRIVATE KEY-----";
+  s += std::string(100000, 'y');
+  RedactionCounts counts;
+  const std::string out = r.RedactString(s, &counts);
+  CHECK(out.find("ada@example.com") == std::string::npos);
+  CHECK(counts["EMAIL"] == 1);
+  CHECK(counts["IPV4"] == 3000);
+  CHECK(counts["PRIVATE_KEY"] == 1);
+  CHECK(out.find("AAAA") == std::string::npos);
+  CHECK(r.RedactString(out) == out);
+}
