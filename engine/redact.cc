@@ -1,5 +1,6 @@
 #include "engine/redact.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -54,6 +55,8 @@ struct BuiltinRule {
   const char* name;
   const char* pattern;
   const char* validator;
+  std::vector<std::string> needles;  // the prefilter (RedactionRule)
+  size_t min_digits;
 };
 
 // Order matters: a longer, more specific form goes before the forms it
@@ -62,22 +65,22 @@ struct BuiltinRule {
 const BuiltinRule kBuiltin[] = {
     {"PRIVATE_KEY",
      R"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)",
-     ""},
-    {"JWT", R"(\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", ""},
-    {"ANTHROPIC_KEY", R"(\bsk-ant-[A-Za-z0-9_-]{20,})", ""},
-    {"OPENAI_KEY", R"(\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,})", ""},
+     "", {"PRIVATE KEY"}, 0},
+    {"JWT", R"(\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", "", {"eyJ"}, 0},
+    {"ANTHROPIC_KEY", R"(\bsk-ant-[A-Za-z0-9_-]{20,})", "", {"sk-ant-"}, 0},
+    {"OPENAI_KEY", R"(\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,})", "", {"sk-"}, 0},
     {"AWS_KEY",
      R"(\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b|\baws_secret_access_key\s*[=:]\s*["']?[A-Za-z0-9/+=]{40})",
-     ""},
-    {"URL", R"(\b(?:https?|ftp)://[^\s<>"'\[\]]+)", ""},
-    {"EMAIL", R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)", ""},
-    {"CREDIT_CARD", R"(\b(?:\d[ -]?){12,18}\d\b)", "luhn"},
-    {"SSN", R"(\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b)", ""},
+     "", {"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "aws_secret_access_key"}, 0},
+    {"URL", R"(\b(?:https?|ftp)://[^\s<>"'\[\]]+)", "", {"://"}, 0},
+    {"EMAIL", R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)", "", {"@"}, 0},
+    {"CREDIT_CARD", R"(\b(?:\d[ -]?){12,18}\d\b)", "luhn", {}, 13},
+    {"SSN", R"(\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b)", "", {"-"}, 9},
     {"PHONE",
      R"((?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)[ .-]?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b|\+\d{1,3}(?:[ .-]\d{2,5}){2,5}\b)",
-     ""},
+     "", {}, 5},
     {"IPV4",
-     R"(\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)", ""},
+     R"(\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)", "", {"."}, 4},
 };
 
 Result<std::regex> Compile(const std::string& name, const std::string& pattern) {
@@ -142,6 +145,8 @@ Redactor Redactor::Builtin(RedactStrategy strategy) {
     rule.validator = b.validator;
     rule.re = std::move(Compile(rule.name, rule.pattern).value());  // built-ins compile
     rule.pem = rule.name == "PRIVATE_KEY";
+    rule.needles = b.needles;
+    rule.min_digits = b.min_digits;
     r.rules_.push_back(std::move(rule));
   }
   return r;
@@ -195,7 +200,9 @@ Status Redactor::Configure(std::string_view json_text) {
       if (existing != rules.end()) rule = *existing;
       rule.name = name;
       if (jr.contains("pattern")) {
-        rule.pem = false;
+        rule.pem = false;  // a new pattern: no built-in matcher or prefilter applies
+        rule.needles.clear();
+        rule.min_digits = 0;
         if (!jr["pattern"].is_string() || jr["pattern"].get<std::string>().empty()) {
           return Status::InvalidArgument("redaction rule " + name + ": pattern must be a string");
         }
@@ -258,8 +265,25 @@ bool Overlaps(const std::vector<std::pair<size_t, size_t>>& spans, size_t pos, s
   return false;
 }
 
+bool MayMatch(const RedactionRule& rule, std::string_view text) {
+  if (!rule.needles.empty() &&
+      std::none_of(rule.needles.begin(), rule.needles.end(),
+                   [&](const std::string& n) { return text.find(n) != std::string_view::npos; })) {
+    return false;
+  }
+  if (rule.min_digits > 0) {
+    size_t digits = 0;
+    for (char c : text) {
+      if (c >= '0' && c <= '9' && ++digits >= rule.min_digits) return true;
+    }
+    return false;
+  }
+  return true;
+}
+
 // One regex rule over one piece of text.
 std::string ApplyRegex(const RedactionRule& rule, std::string_view piece, RedactionCounts* counts) {
+  if (!MayMatch(rule, piece)) return std::string(piece);
   const std::vector<std::pair<size_t, size_t>> spans = ProtectedSpans(piece);
   std::string out;
   size_t copied = 0;
@@ -341,7 +365,7 @@ std::string Redactor::RedactString(std::string_view input, RedactionCounts* coun
   for (const RedactionRule& rule : rules_) {
     if (s.size() < 4) break;  // no rule matches fewer than four characters
     if (rule.pem) {
-      s = ApplyPem(rule, s, counts);
+      if (MayMatch(rule, s)) s = ApplyPem(rule, s, counts);
       continue;
     }
     if (s.size() <= kRedactPiece) {

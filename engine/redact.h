@@ -59,6 +59,11 @@ struct RedactionRule {
   // PEM blocks are found by hand over the whole string (they are long and
   // span lines); every other rule runs its regex over pieces of the string.
   bool pem = false;
+  // Prefilter of the built-in rules (a regex search costs far more): the
+  // text holds one of `needles` (when any are given) and at least
+  // `min_digits` digits, or the rule cannot match and is skipped.
+  std::vector<std::string> needles;
+  size_t min_digits = 0;
 };
 
 // How many matches each rule replaced.

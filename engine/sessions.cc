@@ -260,14 +260,14 @@ Result<uint64_t> Sessions::ProposeOnly(const Actor& actor, const TurnInput& in) 
                                   "' is pending; wait for it or run `logbook wal reconcile`",
                               head->version);
     }
-    Result<json> state = SessionsProjection::State(*reader, in.session_id);
+    Result<std::string> state = SessionsProjection::StateText(*reader, in.session_id);
     if (!state.ok()) return state.status();
     json p = {{"session_id", in.session_id},
               {"turn_id", in.turn_id},
               {"awf_raw_json", in.awf_raw_json},
               {"acts_json", CanonicalJson(acts)},
               {"proposed_at_us", Now()},
-              {"pre_state_hash", Blake2b256Hex(CanonicalJson(*state))}};
+              {"pre_state_hash", Blake2b256Hex(*state)}};
     Result<AppendResult> r = AppendOne(stream, head->tenant, actor,
                                        ExpectedVersion::Exact(head->version), "TurnProposed", p);
     if (!r.ok() && r.status().IsConflict()) continue;  // another writer won: re-read

@@ -488,6 +488,12 @@ Result<json> SessionsProjection::State(ViewReader& r, std::string_view sid) {
   return LoadState(r, sid);
 }
 
+Result<std::string> SessionsProjection::StateText(ViewReader& r, std::string_view sid) {
+  Result<std::optional<std::string>> v = r.Get(Key(sid, 'd'));
+  if (!v.ok()) return v.status();
+  return v->has_value() ? std::move(**v) : std::string("{}");
+}
+
 Result<std::vector<json>> SessionsProjection::Items(ViewReader& r, std::string_view sid,
                                                      char kind) {
   std::vector<json> out;

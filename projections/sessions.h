@@ -66,6 +66,8 @@ class SessionsProjection : public Projection {
   // Queries. A missing session gives nullopt / NotFound.
   static Result<std::optional<nlohmann::json>> Header(ViewReader& r, std::string_view sid);
   static Result<nlohmann::json> State(ViewReader& r, std::string_view sid);
+  // The state document as stored: its canonical text ("{}" when none).
+  static Result<std::string> StateText(ViewReader& r, std::string_view sid);
   // The snapshot body of the session as it stands (docs/log_format.md
   // "Snapshot bodies"): {episodic, format_version, last_turn_id, objectives,
   // pins, state, turns}. CanonicalJson of it is what a snapshot stores.
