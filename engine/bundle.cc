@@ -510,7 +510,7 @@ Result<ImportSummary> ImportSession(Engine& engine, const Actor& actor, const Bu
     std::unique_ptr<std::istream> in = source();
     if (!in || !*in) return Status::NotFound("the bundle cannot be read");
     Simulator sim;
-    uint64_t expect_version = 1;
+    uint64_t last_version = 0;  // versions rise; other event types of the stream are not exported
     std::map<std::string, std::string> created;  // snapshot_id -> content_hash
     Status s = ForEachLine(*in, [&](uint64_t n, const std::string& kind, json& j) -> Status {
       if (kind == "header") return Status::OK();
@@ -524,15 +524,16 @@ Result<ImportSummary> ImportSession(Engine& engine, const Actor& actor, const Bu
       if (kind != "event") return Reject(n, "unknown line kind '" + kind + "'");
       EventLine ev;
       if (Status s2 = ParseEventLine(j, n, &ev); !s2.ok()) return s2;
-      if (expect_version == 1 && ev.type != T(EventType::SessionStarted)) {
+      if (last_version == 0 && ev.type != T(EventType::SessionStarted)) {
         return Status::InvalidArgument("bundle rejected: line " + std::to_string(n) +
                                        ": the first event must be SessionStarted");
       }
-      if (j.value("version", uint64_t{0}) != expect_version) {
-        return Reject(n, "event version " + j.value("version", json()).dump() + ", expected " +
-                             std::to_string(expect_version));
+      const json& v = j.contains("version") ? j["version"] : json();
+      if (!v.is_number_unsigned() || v.get<uint64_t>() <= last_version) {
+        return Reject(n, "event version " + v.dump() + " does not follow version " +
+                             std::to_string(last_version));
       }
-      ++expect_version;
+      last_version = v.get<uint64_t>();
       Status st = sim.Step(ev.type, ev.payload, ev.recorded_at_us, /*fix=*/false);
       if (st.IsInvalidArgument()) {
         return Status::InvalidArgument("bundle rejected: line " + std::to_string(n) + ": " +
@@ -546,7 +547,7 @@ Result<ImportSummary> ImportSession(Engine& engine, const Actor& actor, const Bu
       return Status::OK();
     });
     if (!s.ok()) return s;
-    if (expect_version == 1) return Status::InvalidArgument("bundle rejected: it holds no events");
+    if (last_version == 0) return Status::InvalidArgument("bundle rejected: it holds no events");
   }
 
   // Pass 3: the sandbox session.

@@ -191,7 +191,8 @@ Result<json> LoadState(ViewReader& r, std::string_view sid) {
   return st->has_value() ? std::move(**st) : json::object();
 }
 
-Status ApplyTurnEvent(const Event& e, std::string_view sid, json& header, ViewTxn& txn) {
+Status ApplyTurnEvent(const Event& e, std::string_view sid, json& header, ViewTxn& txn,
+                      SessionsProjection::StateCache& cache) {
   if (e.type == T(EventType::TurnProposed)) {
     Payload<fb::TurnProposed> p(e);
     if (!p) return Status::OK();
@@ -253,8 +254,17 @@ Status ApplyTurnEvent(const Event& e, std::string_view sid, json& header, ViewTx
   }
   entry["status"] = "applied";
   entry["post_state_hash"] = post_hash;
-  Result<json> state = LoadState(txn, sid);
-  if (!state.ok()) return state.status();
+  Result<std::optional<std::string>> stored = txn.Get(Key(sid, 'd'));
+  if (!stored.ok()) return stored.status();
+  const std::string before = stored->value_or("{}");
+  Result<json> state = json::object();
+  if (cache.sid == sid && cache.text == before) {
+    *state = std::move(cache.doc);
+  } else {
+    state = LoadState(txn, sid);
+    if (!state.ok()) return state.status();
+  }
+  cache.sid.clear();
   if (entry.contains("acts")) {
     try {
       json next = state->patch(entry["acts"]);
@@ -267,9 +277,12 @@ Status ApplyTurnEvent(const Event& e, std::string_view sid, json& header, ViewTx
   } else {
     entry["apply_error"] = "acts are not a JSON array";
   }
-  const std::string state_text = CanonicalJson(*state);
+  std::string state_text = CanonicalJson(*state);
   if (!post_hash.empty() && Blake2b256Hex(state_text) != post_hash) entry["hash_mismatch"] = true;
   txn.Put(Key(sid, 'd'), state_text);
+  cache.sid = std::string(sid);
+  cache.text = std::move(state_text);
+  cache.doc = std::move(*state);
   const uint64_t seq = NextSeq(header, "turn_seq");
   PutJson(txn, SeqKey(sid, 't', seq),
           {{"seq", seq}, {"turn_id", turn_id}, {"awf_raw", entry["awf_raw"]}});
@@ -409,7 +422,7 @@ Status SessionsProjection::Apply(const Event& e, ViewTxn& txn) {
     case EventType::TurnProposed:
     case EventType::TurnApplied:
     case EventType::TurnRolledBack:
-      s = ApplyTurnEvent(e, sid, h, txn);
+      s = ApplyTurnEvent(e, sid, h, txn, cache_);
       break;
     case EventType::MemoryPinned: {
       Payload<fb::MemoryPinned> p(e);

@@ -95,6 +95,17 @@ class SessionsProjection : public Projection {
   static Result<std::vector<std::string>> SessionIds(ViewReader& r);
   // WAL entries settled before `before_us` (what a TurnWalPruned would drop).
   static Result<size_t> CountSettledBefore(ViewReader& r, int64_t before_us);
+
+  // The last state document a fold wrote, parsed: the next turn of the same
+  // session skips the parse when the stored text still equals `text` (it is
+  // compared first, so the cache never changes a result).
+  struct StateCache {
+    std::string sid, text;
+    nlohmann::json doc;
+  };
+
+ private:
+  StateCache cache_;
 };
 
 }  // namespace logbook
