@@ -84,7 +84,8 @@ bool QueryBool(const Request& req, const std::string& name, bool* out, Response*
   } else if (it->second == "false" || it->second == "0") {
     *out = false;
   } else {
-    *err = Response::Error(400, "bad_request", "query parameter '" + name + "' must be true or false");
+    *err =
+        Response::Error(400, "bad_request", "query parameter '" + name + "' must be true or false");
     return false;
   }
   return true;
@@ -100,17 +101,20 @@ void AddSessionRoutes(Router& router, Engine& engine) {
     json b;
     Response err;
     if (!ParseObject(req.body, &b, &err) ||
-        !CheckFields(b, {"session_id", "user", "channel", "kind", "ttl_seconds", "metadata"}, &err)) {
+        !CheckFields(b, {"session_id", "user", "channel", "kind", "ttl_seconds", "metadata"},
+                     &err)) {
       return reply(err);
     }
     StartSessionInput in;
-    if (!OptString(b, "session_id", &in.session_id, &err) || !OptString(b, "user", &in.user, &err) ||
-        !OptString(b, "channel", &in.channel, &err) || !OptString(b, "kind", &in.kind, &err)) {
+    if (!OptString(b, "session_id", &in.session_id, &err) ||
+        !OptString(b, "user", &in.user, &err) || !OptString(b, "channel", &in.channel, &err) ||
+        !OptString(b, "kind", &in.kind, &err)) {
       return reply(err);
     }
     if (b.contains("ttl_seconds")) {
       if (!b["ttl_seconds"].is_number_unsigned()) {
-        return reply(Response::Error(400, "bad_request", "ttl_seconds must be a non-negative integer"));
+        return reply(
+            Response::Error(400, "bad_request", "ttl_seconds must be a non-negative integer"));
       }
       in.ttl_us = static_cast<int64_t>(b["ttl_seconds"].get<uint64_t>()) * 1000000;
     }
@@ -151,7 +155,8 @@ void AddSessionRoutes(Router& router, Engine& engine) {
     in.session_id = sid;
     if (!OptString(b, "turn_id", &in.turn_id, &err)) return reply(err);
     if (!b.contains("acts") || !b["acts"].is_array()) {
-      return reply(Response::Error(400, "bad_request", "acts must be an array of JSON Patch operations"));
+      return reply(
+          Response::Error(400, "bad_request", "acts must be an array of JSON Patch operations"));
     }
     in.acts_json = b["acts"].dump();
     if (b.contains("awf_raw")) in.awf_raw_json = b["awf_raw"].dump();
@@ -175,9 +180,9 @@ void AddSessionRoutes(Router& router, Engine& engine) {
     if (!h.ok()) return reply(SessionError(h.status()));
     Result<SnapshotResult> r = e->sessions().CreateSnapshot(ActorOf(req.caller), sid, label);
     if (!r.ok()) return reply(SessionError(r.status()));
-    reply(Response::Json(r->created ? 201 : 200, {{"created", r->created},
-                                                  {"snapshot", r->snapshot},
-                                                  {"deleted_by_limits", r->deleted}}));
+    reply(Response::Json(
+        r->created ? 201 : 200,
+        {{"created", r->created}, {"snapshot", r->snapshot}, {"deleted_by_limits", r->deleted}}));
   });
 
   router.Add("GET", base + "/{id}/snapshots", Role::kAdmin, [e](Request& req, Reply reply) {
@@ -194,22 +199,22 @@ void AddSessionRoutes(Router& router, Engine& engine) {
                const std::string sid = req.params["id"];
                Result<json> h = VisibleSession(*e, req.caller, sid);
                if (!h.ok()) return reply(SessionError(h.status()));
-               Status s = e->sessions().DeleteSnapshot(ActorOf(req.caller), sid,
-                                                       req.params["snapshotId"]);
+               Status s =
+                   e->sessions().DeleteSnapshot(ActorOf(req.caller), sid, req.params["snapshotId"]);
                if (!s.ok()) return reply(SessionError(s));
                reply(Response::Json(200, {{"deleted", req.params["snapshotId"]}}));
              });
 
-  router.Add("POST", base + "/{id}/restore/{snapshotId}", Role::kAdmin,
-             [e](Request& req, Reply reply) {
-               const std::string sid = req.params["id"];
-               Result<json> h = VisibleSession(*e, req.caller, sid);
-               if (!h.ok()) return reply(SessionError(h.status()));
-               Result<json> r = e->sessions().RestoreSnapshot(ActorOf(req.caller), sid,
-                                                              req.params["snapshotId"]);
-               if (!r.ok()) return reply(SessionError(r.status()));
-               reply(Response::Json(200, *r));
-             });
+  router.Add(
+      "POST", base + "/{id}/restore/{snapshotId}", Role::kAdmin, [e](Request& req, Reply reply) {
+        const std::string sid = req.params["id"];
+        Result<json> h = VisibleSession(*e, req.caller, sid);
+        if (!h.ok()) return reply(SessionError(h.status()));
+        Result<json> r =
+            e->sessions().RestoreSnapshot(ActorOf(req.caller), sid, req.params["snapshotId"]);
+        if (!r.ok()) return reply(SessionError(r.status()));
+        reply(Response::Json(200, *r));
+      });
 
   // ---- recap
   router.Add("GET", base + "/{id}/recap", Role::kAdmin, [e](Request& req, Reply reply) {
@@ -240,7 +245,8 @@ void AddSessionRoutes(Router& router, Engine& engine) {
     if (st != req.query.end()) {
       RedactStrategy s;
       if (!ParseRedactStrategy(st->second, &s)) {
-        return reply(Response::Error(400, "bad_request", "strategy must be label, mask or partial"));
+        return reply(
+            Response::Error(400, "bad_request", "strategy must be label, mask or partial"));
       }
       o.strategy = s;
     }

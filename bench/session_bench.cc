@@ -41,8 +41,9 @@ struct Timer {
 void Row(const std::string& what, std::vector<int64_t> ns, const std::string& extra = "") {
   const size_t n = ns.size();
   Latency l = Summarize(&ns);
-  std::printf("%-34s %5zu %12s %12s %12s  %s\n", what.c_str(), n, Fixed(l.p50_us / 1000.0, 2).c_str(),
-              Fixed(l.p99_us / 1000.0, 2).c_str(), Fixed(l.max_us / 1000.0, 2).c_str(), extra.c_str());
+  std::printf("%-34s %5zu %12s %12s %12s  %s\n", what.c_str(), n,
+              Fixed(l.p50_us / 1000.0, 2).c_str(), Fixed(l.p99_us / 1000.0, 2).c_str(),
+              Fixed(l.max_us / 1000.0, 2).c_str(), extra.c_str());
 }
 
 }  // namespace
@@ -51,13 +52,13 @@ int main(int argc, char** argv) {
   CommonFlags common(1);
   size_t turns = 1000, reps = 20;
   std::string dir;
-  const int parsed = ParseArgs(
-      argc, argv, kProg, kHelp, QuickSeconds::kKeepExplicit, &common,
-      {{"--turns", [&](std::string_view v) { return ParseSize(v, &turns) && turns > 0; },
-        "--turns needs a positive number"},
-       {"--reps", [&](std::string_view v) { return ParseSize(v, &reps) && reps > 0; },
-        "--reps needs a positive number"},
-       PathFlag("--dir", "--dir needs a path", &dir)});
+  const int parsed =
+      ParseArgs(argc, argv, kProg, kHelp, QuickSeconds::kKeepExplicit, &common,
+                {{"--turns", [&](std::string_view v) { return ParseSize(v, &turns) && turns > 0; },
+                  "--turns needs a positive number"},
+                 {"--reps", [&](std::string_view v) { return ParseSize(v, &reps) && reps > 0; },
+                  "--reps needs a positive number"},
+                 PathFlag("--dir", "--dir needs a path", &dir)});
   if (parsed != 0) return parsed < 0 ? 0 : parsed;
   if (common.quick) {
     turns = std::min<size_t>(turns, 200);
@@ -88,9 +89,10 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < turns; ++i) {
     json acts = json::array();
     if (i == 0) acts.push_back({{"op", "add"}, {"path", "/log"}, {"value", json::array()}});
-    acts.push_back({{"op", "add"},
-                    {"path", "/log/-"},
-                    {"value", {{"turn", i}, {"note", "player moved to room " + std::to_string(i % 37)}}}});
+    acts.push_back(
+        {{"op", "add"},
+         {"path", "/log/-"},
+         {"value", {{"turn", i}, {"note", "player moved to room " + std::to_string(i % 37)}}}});
     acts.push_back({{"op", "add"}, {"path", "/turn"}, {"value", i}});
     json awf = {{"txt", "Turn " + std::to_string(i) +
                             ": the player writes to ada@example.com about https://example.com/q/" +
@@ -101,13 +103,15 @@ int main(int argc, char** argv) {
       return Failed(kProg, "turn " + std::to_string(i), t.ok() ? t->reason : t.status().ToString());
     }
     if (i % 10 == 0) {
-      (void)engine.AppendJson("session/bench", "acme", kActor, ExpectedVersion::Any(),
-                              {{"MemoryPinned", "", json{{"text", "pin " + std::to_string(i)}}.dump()}});
+      (void)engine.AppendJson(
+          "session/bench", "acme", kActor, ExpectedVersion::Any(),
+          {{"MemoryPinned", "", json{{"text", "pin " + std::to_string(i)}}.dump()}});
     }
     if (i % 5 == 0) {
       (void)engine.AppendJson(
           "session/bench", "acme", kActor, ExpectedVersion::Any(),
-          {{"EpisodicAdded", "", json{{"text", "memory " + std::to_string(i)}, {"salience", (i % 7) / 7.0}}.dump()}});
+          {{"EpisodicAdded", "",
+            json{{"text", "memory " + std::to_string(i)}, {"salience", (i % 7) / 7.0}}.dump()}});
     }
   }
   const double build_s = static_cast<double>(build.Ns()) / 1e9;
@@ -123,7 +127,8 @@ int main(int argc, char** argv) {
   for (size_t r = 0; r < reps; ++r) {
     // A small turn first, so that the state is new.
     json acts = json::array({{{"op", "replace"}, {"path", "/turn"}, {"value", turns + r}}});
-    if (Result<TurnOutcome> t = s.SubmitTurn(kActor, {"bench", "extra" + std::to_string(r), "", acts.dump()});
+    if (Result<TurnOutcome> t =
+            s.SubmitTurn(kActor, {"bench", "extra" + std::to_string(r), "", acts.dump()});
         !t.ok()) {
       return Failed(kProg, "extra turn", t.status().ToString());
     }

@@ -31,19 +31,32 @@ bool IsSessionType(uint16_t t) {
 // The payload field holding the event's own time, by type.
 const char* TimeField(uint16_t t) {
   switch (static_cast<EventType>(t)) {
-    case EventType::SessionStarted: return "started_at_us";
-    case EventType::TurnProposed: return "proposed_at_us";
-    case EventType::TurnApplied: return "applied_at_us";
-    case EventType::TurnRolledBack: return "rolled_back_at_us";
-    case EventType::MemoryPinned: return "pinned_at_us";
-    case EventType::EpisodicAdded: return "added_at_us";
-    case EventType::ObjectiveSet: return "set_at_us";
-    case EventType::SessionExpired: return "expired_at_us";
-    case EventType::SessionClosed: return "closed_at_us";
-    case EventType::SnapshotCreated: return "created_at_us";
-    case EventType::SnapshotRestored: return "restored_at_us";
-    case EventType::SnapshotDeleted: return "deleted_at_us";
-    default: return nullptr;
+    case EventType::SessionStarted:
+      return "started_at_us";
+    case EventType::TurnProposed:
+      return "proposed_at_us";
+    case EventType::TurnApplied:
+      return "applied_at_us";
+    case EventType::TurnRolledBack:
+      return "rolled_back_at_us";
+    case EventType::MemoryPinned:
+      return "pinned_at_us";
+    case EventType::EpisodicAdded:
+      return "added_at_us";
+    case EventType::ObjectiveSet:
+      return "set_at_us";
+    case EventType::SessionExpired:
+      return "expired_at_us";
+    case EventType::SessionClosed:
+      return "closed_at_us";
+    case EventType::SnapshotCreated:
+      return "created_at_us";
+    case EventType::SnapshotRestored:
+      return "restored_at_us";
+    case EventType::SnapshotDeleted:
+      return "deleted_at_us";
+    default:
+      return nullptr;
   }
 }
 
@@ -246,7 +259,8 @@ Result<ExportSummary> ExportSession(Engine& engine, const std::string& sid, std:
       Result<std::string> text = PayloadCodec::ToJson(e.type, e.payload);
       if (!text.ok()) return text.status();
       json payload = json::parse(*text, nullptr, false);
-      if (!payload.is_object()) return Status::Corruption("payload of LSN " + std::to_string(e.lsn));
+      if (!payload.is_object())
+        return Status::Corruption("payload of LSN " + std::to_string(e.lsn));
       // Times the view would take from the envelope travel in the payload,
       // so the imported session folds to the same view.
       if (const char* f = TimeField(e.type); f != nullptr && payload.value(f, int64_t{0}) == 0) {
@@ -290,13 +304,14 @@ Result<ExportSummary> ExportSession(Engine& engine, const std::string& sid, std:
     ++sum.snapshots;
   }
   sum.body_hash = w.BodyHash();
-  json manifest = {{"kind", "manifest"},
-                   {"format_version", kBundleFormatVersion},
-                   {"session_id", sid},
-                   {"counts", {{"lines", w.lines()}, {"events", sum.events}, {"snapshots", sum.snapshots}}},
-                   {"line_hashes", w.hashes()},
-                   {"body_hash", sum.body_hash},
-                   {"hash", "blake2b-256"}};
+  json manifest = {
+      {"kind", "manifest"},
+      {"format_version", kBundleFormatVersion},
+      {"session_id", sid},
+      {"counts", {{"lines", w.lines()}, {"events", sum.events}, {"snapshots", sum.snapshots}}},
+      {"line_hashes", w.hashes()},
+      {"body_hash", sum.body_hash},
+      {"hash", "blake2b-256"}};
   if (Status s = w.Line(manifest, /*manifest=*/true); !s.ok()) return s;
   out.flush();
   if (!out) return Status::IOError("writing the bundle failed");
@@ -323,8 +338,8 @@ class LineReader {
     ++n_;
     bytes_ += line->size() + (in_.eof() ? 0 : 1);
     if (bytes_ > limit_) {
-      *st = Status::InvalidArgument(std::string(kTooLarge) + "more than " +
-                                    std::to_string(limit_) + " bytes");
+      *st = Status::InvalidArgument(std::string(kTooLarge) + "more than " + std::to_string(limit_) +
+                                    " bytes");
       return false;
     }
     ends_with_newline_ = !in_.eof();
@@ -344,15 +359,15 @@ Status CheckHeader(const std::string& text) {
   json h = json::parse(text, nullptr, false);
   if (h.is_discarded() || !h.is_object() || h.value("kind", "") != "header" ||
       h.value("bundle", "") != kBundleKind) {
-    return Status::InvalidArgument("bundle rejected: line 1 is not a logbook session bundle header");
+    return Status::InvalidArgument(
+        "bundle rejected: line 1 is not a logbook session bundle header");
   }
   if (!h.contains("format_version") || !h["format_version"].is_number_unsigned() ||
       h["format_version"].get<uint64_t>() != kBundleFormatVersion) {
-    return Status::InvalidArgument("bundle rejected: format_version " +
-                                   (h.contains("format_version") ? h["format_version"].dump()
-                                                                 : std::string("(none)")) +
-                                   " is not supported (this build reads " +
-                                   std::to_string(kBundleFormatVersion) + ")");
+    return Status::InvalidArgument(
+        "bundle rejected: format_version " +
+        (h.contains("format_version") ? h["format_version"].dump() : std::string("(none)")) +
+        " is not supported (this build reads " + std::to_string(kBundleFormatVersion) + ")");
   }
   if (!h.contains("session_id") || !h["session_id"].is_string() || !h.contains("tenant") ||
       !h["tenant"].is_string()) {
@@ -412,8 +427,8 @@ Status CheckIntegrity(std::istream& in, uint64_t limit, json* header) {
   }
   const json& lh = m["line_hashes"];
   if (lh.size() != hashes.size()) {
-    return Reject(r.n(), "the manifest lists " + std::to_string(lh.size()) + " lines, the bundle has " +
-                             std::to_string(hashes.size()));
+    return Reject(r.n(), "the manifest lists " + std::to_string(lh.size()) +
+                             " lines, the bundle has " + std::to_string(hashes.size()));
   }
   for (size_t i = 0; i < hashes.size(); ++i) {
     if (!lh[i].is_string() || lh[i].get<std::string>() != hashes[i]) {
@@ -496,7 +511,8 @@ class TurnIds {
 
 Result<ImportSummary> ImportSession(Engine& engine, const Actor& actor, const BundleSource& source,
                                     const ImportOptions& o) {
-  const uint64_t limit = o.max_bytes != 0 ? o.max_bytes : engine.sessions().options().bundle_max_bytes;
+  const uint64_t limit =
+      o.max_bytes != 0 ? o.max_bytes : engine.sessions().options().bundle_max_bytes;
   json header;
   {
     std::unique_ptr<std::istream> in = source();

@@ -21,11 +21,10 @@
 #include <functional>
 #include <istream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/redact.h"
 #include "log/record.h"

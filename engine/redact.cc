@@ -12,9 +12,12 @@ using nlohmann::json;
 
 std::string_view RedactStrategyName(RedactStrategy s) {
   switch (s) {
-    case RedactStrategy::kLabel: return "label";
-    case RedactStrategy::kMask: return "mask";
-    case RedactStrategy::kPartial: return "partial";
+    case RedactStrategy::kLabel:
+      return "label";
+    case RedactStrategy::kMask:
+      return "mask";
+    case RedactStrategy::kPartial:
+      return "partial";
   }
   return "label";
 }
@@ -65,22 +68,35 @@ struct BuiltinRule {
 const BuiltinRule kBuiltin[] = {
     {"PRIVATE_KEY",
      R"(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)",
-     "", {"PRIVATE KEY"}, 0},
+     "",
+     {"PRIVATE KEY"},
+     0},
     {"JWT", R"(\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})", "", {"eyJ"}, 0},
     {"ANTHROPIC_KEY", R"(\bsk-ant-[A-Za-z0-9_-]{20,})", "", {"sk-ant-"}, 0},
     {"OPENAI_KEY", R"(\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,})", "", {"sk-"}, 0},
     {"AWS_KEY",
      R"(\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b|\baws_secret_access_key\s*[=:]\s*["']?[A-Za-z0-9/+=]{40})",
-     "", {"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "aws_secret_access_key"}, 0},
+     "",
+     {"AKIA", "ASIA", "AGPA", "AIDA", "AROA", "aws_secret_access_key"},
+     0},
     {"URL", R"(\b(?:https?|ftp)://[^\s<>"'\[\]]+)", "", {"://"}, 0},
-    {"EMAIL", R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)", "", {"@"}, 0},
+    {"EMAIL",
+     R"(\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b)",
+     "",
+     {"@"},
+     0},
     {"CREDIT_CARD", R"(\b(?:\d[ -]?){12,18}\d\b)", "luhn", {}, 13},
     {"SSN", R"(\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b)", "", {"-"}, 9},
     {"PHONE",
      R"((?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)[ .-]?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b|\+\d{1,3}(?:[ .-]\d{2,5}){2,5}\b)",
-     "", {}, 5},
+     "",
+     {},
+     5},
     {"IPV4",
-     R"(\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)", "", {"."}, 4},
+     R"(\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b)",
+     "",
+     {"."},
+     4},
 };
 
 Result<std::regex> Compile(const std::string& name, const std::string& pattern) {
@@ -101,8 +117,10 @@ bool ValidName(std::string_view n) {
 
 std::string Replacement(const RedactionRule& r, std::string_view match) {
   switch (r.strategy) {
-    case RedactStrategy::kLabel: return "[REDACTED:" + r.name + "]";
-    case RedactStrategy::kMask: return std::string(std::max<size_t>(match.size(), 4), '*');
+    case RedactStrategy::kLabel:
+      return "[REDACTED:" + r.name + "]";
+    case RedactStrategy::kMask:
+      return std::string(std::max<size_t>(match.size(), 4), '*');
     case RedactStrategy::kPartial: {
       // Keeps the last four characters of a long match; the rest is masked.
       // Four characters cannot form a match of any rule on their own.
@@ -169,13 +187,15 @@ Status Redactor::Configure(std::string_view json_text) {
   std::vector<RedactionRule> rules = rules_;
   if (doc.contains("strategy")) {
     RedactStrategy s;
-    if (!doc["strategy"].is_string() || !ParseRedactStrategy(doc["strategy"].get<std::string>(), &s)) {
+    if (!doc["strategy"].is_string() ||
+        !ParseRedactStrategy(doc["strategy"].get<std::string>(), &s)) {
       return Status::InvalidArgument("redaction rules: strategy must be label, mask or partial");
     }
     for (RedactionRule& r : rules) r.strategy = s;
   }
   if (doc.contains("rules")) {
-    if (!doc["rules"].is_array()) return Status::InvalidArgument("redaction rules: rules must be an array");
+    if (!doc["rules"].is_array())
+      return Status::InvalidArgument("redaction rules: rules must be an array");
     for (const json& jr : doc["rules"]) {
       if (!jr.is_object() || !jr.contains("name") || !jr["name"].is_string()) {
         return Status::InvalidArgument("redaction rules: every rule needs a string name");
@@ -186,7 +206,8 @@ Status Redactor::Configure(std::string_view json_text) {
       }
       for (auto it = jr.begin(); it != jr.end(); ++it) {
         const std::string& k = it.key();
-        if (k != "name" && k != "pattern" && k != "strategy" && k != "validator" && k != "enabled") {
+        if (k != "name" && k != "pattern" && k != "strategy" && k != "validator" &&
+            k != "enabled") {
           return Status::InvalidArgument("redaction rule " + name + ": unknown field '" + k + "'");
         }
       }
@@ -223,8 +244,7 @@ Status Redactor::Configure(std::string_view json_text) {
         ParseRedactStrategy(doc["strategy"].get<std::string>(), &rule.strategy);
       }
       if (jr.contains("validator")) {
-        if (!jr["validator"].is_string() ||
-            (jr["validator"] != "luhn" && jr["validator"] != "")) {
+        if (!jr["validator"].is_string() || (jr["validator"] != "luhn" && jr["validator"] != "")) {
           return Status::InvalidArgument("redaction rule " + name + ": validator must be \"luhn\"");
         }
         rule.validator = jr["validator"].get<std::string>();
@@ -327,7 +347,8 @@ std::string ApplyPem(const RedactionRule& rule, const std::string& s, RedactionC
   auto header_end = [&](size_t at, std::string_view lead) -> size_t {
     // lead, then [A-Z0-9 ]*, then "PRIVATE KEY-----"; returns the end or npos.
     size_t i = at + lead.size();
-    while (i < s.size() && i - at < 80 && ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == ' ')) {
+    while (i < s.size() && i - at < 80 &&
+           ((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') || s[i] == ' ')) {
       if (s.compare(i, kTail.size(), kTail) == 0) return i + kTail.size();
       ++i;
     }

@@ -28,13 +28,12 @@
 // Thread-safety: const methods are safe from any thread.
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "log/status.h"
 

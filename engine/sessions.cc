@@ -1,10 +1,10 @@
 #include "engine/sessions.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <pthread.h>
 
 #include "engine/engine.h"
 #include "engine/payload_codec.h"
@@ -26,8 +26,8 @@ constexpr int kMaxAttempts = 8;
 const Actor kRecoveryActor{"system/recovery", Role::kNone};
 
 bool SessionIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == ':' || c == '@' || c == '=' || c == '+' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == ':' || c == '@' || c == '=' || c == '+' || c == '-';
 }
 
 std::string NewId() { return EventIdToString(RandomEventId()); }
@@ -53,9 +53,12 @@ TurnOutcome OutcomeFromEntry(const std::string& sid, const json& e) {
 }  // namespace
 
 json TurnOutcome::ToJson() const {
-  json j = {{"session_id", session_id},       {"turn_id", turn_id},
-            {"status", status},               {"reconciled", reconciled},
-            {"pre_state_hash", pre_state_hash}, {"proposed_lsn", proposed_lsn},
+  json j = {{"session_id", session_id},
+            {"turn_id", turn_id},
+            {"status", status},
+            {"reconciled", reconciled},
+            {"pre_state_hash", pre_state_hash},
+            {"proposed_lsn", proposed_lsn},
             {"outcome_lsn", outcome_lsn}};
   if (status == "applied") j["post_state_hash"] = post_state_hash;
   if (status == "rolled_back") j["reason"] = reason;
@@ -63,10 +66,8 @@ json TurnOutcome::ToJson() const {
 }
 
 json Recap::ToJson() const {
-  return {{"session_id", session_id},
-          {"recap", text},
-          {"sentences", sentences},
-          {"sources", sources}};
+  return {
+      {"session_id", session_id}, {"recap", text}, {"sentences", sentences}, {"sources", sources}};
 }
 
 Sessions::Sessions(Engine& engine, SessionOptions options)
@@ -236,17 +237,17 @@ Result<uint64_t> Sessions::ProposeOnly(const Actor& actor, const TurnInput& in) 
     if (!h->has_value()) return NoSession(in.session_id);
     const json& header = **h;
     if (header["status"] != "active") {
-      return Status::Conflict("session '" + in.session_id + "' is " +
-                                  header["status"].get<std::string>(),
-                              head->version);
+      return Status::Conflict(
+          "session '" + in.session_id + "' is " + header["status"].get<std::string>(),
+          head->version);
     }
     const int64_t deadline = header.value("expires_at_us", int64_t{0});
     if (deadline > 0 && Now() >= deadline) {
       (void)SweepExpired();  // records the expiry; the turn is refused either way
       return Status::Conflict("session '" + in.session_id + "' expired", head->version);
     }
-    Result<std::optional<json>> used = SessionsProjection::WalEntry(*reader, in.session_id,
-                                                                    in.turn_id);
+    Result<std::optional<json>> used =
+        SessionsProjection::WalEntry(*reader, in.session_id, in.turn_id);
     if (!used.ok()) return used.status();
     if (used->has_value()) {
       return Status::Conflict("turn '" + in.turn_id + "' was already proposed (" +
@@ -262,12 +263,9 @@ Result<uint64_t> Sessions::ProposeOnly(const Actor& actor, const TurnInput& in) 
     }
     Result<std::string> state = SessionsProjection::StateText(*reader, in.session_id);
     if (!state.ok()) return state.status();
-    json p = {{"session_id", in.session_id},
-              {"turn_id", in.turn_id},
-              {"awf_raw_json", in.awf_raw_json},
-              {"acts_json", CanonicalJson(acts)},
-              {"proposed_at_us", Now()},
-              {"pre_state_hash", Blake2b256Hex(*state)}};
+    json p = {{"session_id", in.session_id},     {"turn_id", in.turn_id},
+              {"awf_raw_json", in.awf_raw_json}, {"acts_json", CanonicalJson(acts)},
+              {"proposed_at_us", Now()},         {"pre_state_hash", Blake2b256Hex(*state)}};
     Result<AppendResult> r = AppendOne(stream, head->tenant, actor,
                                        ExpectedVersion::Exact(head->version), "TurnProposed", p);
     if (!r.ok() && r.status().IsConflict()) continue;  // another writer won: re-read
@@ -337,8 +335,8 @@ Result<TurnOutcome> Sessions::Settle(const Actor& actor, const std::string& sid,
     Result<AppendResult> r =
         AppendOne(stream, head->tenant, actor, ExpectedVersion::Exact(head->version),
                   apply ? "TurnApplied" : "TurnRolledBack", p, id);
-    if (!r.ok() && (r.status().IsConflict() ||
-                    r.status().code() == Status::Code::kIdempotencyConflict)) {
+    if (!r.ok() &&
+        (r.status().IsConflict() || r.status().code() == Status::Code::kIdempotencyConflict)) {
       continue;
     }
     if (!r.ok()) return r.status();
@@ -460,8 +458,8 @@ Result<size_t> Sessions::SweepExpired() {
     if (!head.ok()) return head.status();
     json p = {{"session_id", sid}, {"expires_at_us", deadline}, {"expired_at_us", now}};
     Result<AppendResult> r =
-        AppendOne(stream, head->tenant, kRecoveryActor, ExpectedVersion::Any(), "SessionExpired",
-                  p, DerivedEventId({"session-expired", stream, std::to_string(deadline)}));
+        AppendOne(stream, head->tenant, kRecoveryActor, ExpectedVersion::Any(), "SessionExpired", p,
+                  DerivedEventId({"session-expired", stream, std::to_string(deadline)}));
     if (!r.ok()) return r.status();
     if (!r->deduplicated) ++n;
     last = std::max(last, r->last_lsn);
@@ -486,7 +484,8 @@ Result<SnapshotResult> Sessions::CreateSnapshot(const Actor& actor, const std::s
     if (!body.ok()) return body.status();
     const std::string text = CanonicalJson(*body);
     const std::string hash = Blake2b256Hex(text);
-    Result<std::optional<std::string>> same = SessionsProjection::SnapshotByHash(*reader, sid, hash);
+    Result<std::optional<std::string>> same =
+        SessionsProjection::SnapshotByHash(*reader, sid, hash);
     if (!same.ok()) return same.status();
     if (same->has_value()) {
       Result<std::optional<json>> entry = SessionsProjection::Snapshot(*reader, sid, **same);
@@ -630,9 +629,9 @@ Result<json> Sessions::RestoreSnapshot(const Actor& actor, const std::string& si
     Result<std::vector<PendingTurn>> pending = SessionsProjection::Pending(*reader, sid);
     if (!pending.ok()) return pending.status();
     if (!pending->empty()) {
-      return Status::Conflict("turn '" + pending->front().turn_id +
-                                  "' is pending; settle it before a restore",
-                              head->version);
+      return Status::Conflict(
+          "turn '" + pending->front().turn_id + "' is pending; settle it before a restore",
+          head->version);
     }
     // The log holds the body: verify it there, not only in the view.
     const std::string hash = (**entry)["content_hash"].get<std::string>();
@@ -656,8 +655,8 @@ Result<json> Sessions::RestoreSnapshot(const Actor& actor, const std::string& si
               {"content_hash", hash},
               {"restored_at_us", Now()},
               {"by", actor.id}};
-    Result<AppendResult> r = AppendOne(stream, head->tenant, actor,
-                                       ExpectedVersion::Exact(head->version), "SnapshotRestored", p);
+    Result<AppendResult> r = AppendOne(
+        stream, head->tenant, actor, ExpectedVersion::Exact(head->version), "SnapshotRestored", p);
     if (!r.ok() && r.status().IsConflict()) continue;
     if (!r.ok()) return r.status();
     if (Status s = SyncViews(r->last_lsn); !s.ok()) return s;
@@ -790,10 +789,10 @@ Result<Recap> Sessions::BuildRecap(const std::string& sid, std::optional<size_t>
   for (const json& t : *turns) {
     const std::string id = t.value("turn_id", std::string());
     const std::string text = TurnText(t.value("awf_raw", json()));
-    cats[2].push_back({Sentence(text.empty() ? "Turn " + id + " was applied"
-                                             : "Turn " + id + ": " + text,
-                                max_words),
-                       id});
+    cats[2].push_back(
+        {Sentence(text.empty() ? "Turn " + id + " was applied" : "Turn " + id + ": " + text,
+                  max_words),
+         id});
   }
   for (const json& o : active) {
     if (o.value("text", std::string()).empty()) continue;

@@ -21,12 +21,11 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "log/log.h"
 
@@ -93,15 +92,15 @@ struct TurnOutcome {
 };
 
 struct SnapshotResult {
-  bool created = false;    // false: the same state already had this snapshot
-  nlohmann::json snapshot;  // the index entry
+  bool created = false;              // false: the same state already had this snapshot
+  nlohmann::json snapshot;           // the index entry
   std::vector<std::string> deleted;  // snapshots removed by the limits
 };
 
 struct Recap {
   std::string session_id;
   std::vector<std::string> sentences;
-  std::string text;  // sentences joined by one space
+  std::string text;        // sentences joined by one space
   nlohmann::json sources;  // ids used: pins, episodic, turns, objectives
   nlohmann::json ToJson() const;
 };

@@ -305,15 +305,16 @@ Status ApplySnapshotEvent(const Event& e, std::string_view sid, json& header, Vi
     Result<std::optional<std::string>> by_hash = txn.Get(Key(sid, 'x', hash));
     if (!by_hash.ok()) return by_hash.status();
     if (by_id->has_value() || by_hash->has_value()) return Status::OK();
-    json entry = {{"snapshot_id", id},
-                  {"label", Str(p->label())},
-                  {"content_hash", hash},
-                  {"size_bytes", body.size()},
-                  {"format_version", p->format_version()},
-                  {"last_turn_id", Str(p->last_turn_id())},
-                  {"created_at_us", p->created_at_us() != 0 ? p->created_at_us() : e.recorded_at_us},
-                  {"by", Str(p->by())},
-                  {"lsn", e.lsn}};
+    json entry = {
+        {"snapshot_id", id},
+        {"label", Str(p->label())},
+        {"content_hash", hash},
+        {"size_bytes", body.size()},
+        {"format_version", p->format_version()},
+        {"last_turn_id", Str(p->last_turn_id())},
+        {"created_at_us", p->created_at_us() != 0 ? p->created_at_us() : e.recorded_at_us},
+        {"by", Str(p->by())},
+        {"lsn", e.lsn}};
     PutJson(txn, Key(sid, 'n', id), entry);
     txn.Put(Key(sid, 'x', hash), id);
     txn.Put(Key(sid, 'b', id), body);
@@ -400,10 +401,10 @@ Status ApplyPruned(const Event& e, ViewTxn& txn) {
 }  // namespace
 
 Status SessionsProjection::Apply(const Event& e, ViewTxn& txn) {
-  const bool session_type = e.type >= T(EventType::SessionStarted) &&
-                            e.type <= T(EventType::SessionClosed);
-  const bool snapshot_type = e.type >= T(EventType::SnapshotCreated) &&
-                             e.type <= T(EventType::SnapshotDeleted);
+  const bool session_type =
+      e.type >= T(EventType::SessionStarted) && e.type <= T(EventType::SessionClosed);
+  const bool snapshot_type =
+      e.type >= T(EventType::SnapshotCreated) && e.type <= T(EventType::SnapshotDeleted);
   if (e.type == T(EventType::TurnWalPruned)) {
     return e.stream == kWalStream ? ApplyPruned(e, txn) : Status::OK();
   }
@@ -508,7 +509,7 @@ Result<std::string> SessionsProjection::StateText(ViewReader& r, std::string_vie
 }
 
 Result<std::vector<json>> SessionsProjection::Items(ViewReader& r, std::string_view sid,
-                                                     char kind) {
+                                                    char kind) {
   std::vector<json> out;
   bool bad = false;
   Status s = r.Scan(Key(sid, kind), [&](std::string_view, std::string_view v) {
@@ -526,7 +527,7 @@ Result<std::vector<json>> SessionsProjection::Items(ViewReader& r, std::string_v
 }
 
 Result<std::vector<json>> SessionsProjection::LastTurns(ViewReader& r, std::string_view sid,
-                                                         size_t n) {
+                                                        size_t n) {
   Result<std::optional<json>> h = Header(r, sid);
   if (!h.ok()) return h.status();
   std::vector<json> out;

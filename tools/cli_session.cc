@@ -66,23 +66,41 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   // ---- settings (global flags, so `serve` and every command share them)
   SessionFlags& sf = g.sessions;
   const std::string grp = "Sessions";
-  app.add_option("--session-ttl-seconds", sf.ttl_seconds, "TTL of a session started without one (0: none)")
-      ->envname("LOGBOOK_SESSION_TTL_SECONDS")->capture_default_str()->group(grp);
-  app.add_option("--snapshot-max-count", sf.snapshot_max_count, "Snapshots kept per session (0: no limit)")
-      ->envname("LOGBOOK_SNAPSHOT_MAX_COUNT")->capture_default_str()->group(grp);
-  app.add_option("--snapshot-max-age-days", sf.snapshot_max_age_days, "Snapshots older are deleted (0: no limit)")
-      ->envname("LOGBOOK_SNAPSHOT_MAX_AGE_DAYS")->capture_default_str()->group(grp);
+  app.add_option("--session-ttl-seconds", sf.ttl_seconds,
+                 "TTL of a session started without one (0: none)")
+      ->envname("LOGBOOK_SESSION_TTL_SECONDS")
+      ->capture_default_str()
+      ->group(grp);
+  app.add_option("--snapshot-max-count", sf.snapshot_max_count,
+                 "Snapshots kept per session (0: no limit)")
+      ->envname("LOGBOOK_SNAPSHOT_MAX_COUNT")
+      ->capture_default_str()
+      ->group(grp);
+  app.add_option("--snapshot-max-age-days", sf.snapshot_max_age_days,
+                 "Snapshots older are deleted (0: no limit)")
+      ->envname("LOGBOOK_SNAPSHOT_MAX_AGE_DAYS")
+      ->capture_default_str()
+      ->group(grp);
   app.add_option("--recap-max-sentences", sf.recap_max_sentences, "Recap sentences at most (2..)")
-      ->envname("LOGBOOK_RECAP_MAX_SENTENCES")->capture_default_str()->group(grp);
+      ->envname("LOGBOOK_RECAP_MAX_SENTENCES")
+      ->capture_default_str()
+      ->group(grp);
   app.add_option("--recap-max-words", sf.recap_max_words, "Words per recap sentence at most")
-      ->envname("LOGBOOK_RECAP_MAX_WORDS")->capture_default_str()->group(grp);
+      ->envname("LOGBOOK_RECAP_MAX_WORDS")
+      ->capture_default_str()
+      ->group(grp);
   app.add_option("--bundle-max-mb", sf.bundle_max_mb, "Largest export/import bundle in MiB")
-      ->envname("LOGBOOK_BUNDLE_MAX_MB")->capture_default_str()->group(grp);
+      ->envname("LOGBOOK_BUNDLE_MAX_MB")
+      ->capture_default_str()
+      ->group(grp);
   app.add_option("--redaction-rules", sf.redaction_rules, "JSON file of extra redaction rules")
-      ->envname("LOGBOOK_REDACTION_RULES")->group(grp);
+      ->envname("LOGBOOK_REDACTION_RULES")
+      ->group(grp);
   app.add_option("--session-sweep-seconds", sf.sweep_seconds,
                  "serve: period of the expiry and snapshot-age sweep (0: off)")
-      ->envname("LOGBOOK_SESSION_SWEEP_SECONDS")->capture_default_str()->group(grp);
+      ->envname("LOGBOOK_SESSION_SWEEP_SECONDS")
+      ->capture_default_str()
+      ->group(grp);
 
   // ---- session start|turn|show
   auto* session = app.add_subcommand("session", "Start a session, run a turn, show a session");
@@ -92,13 +110,15 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     int64_t ttl_seconds = -1;
   };
   auto stf = std::make_shared<StartFlags>();
-  auto* start = session->add_subcommand("start", "Start a session (appends SessionStarted); prints its header");
+  auto* start = session->add_subcommand(
+      "start", "Start a session (appends SessionStarted); prints its header");
   start->add_option("--tenant", stf->tenant, "Tenant")->required();
   start->add_option("--id", stf->id, "Session id (default: a new UUID)");
   start->add_option("--user", stf->user, "End user");
   start->add_option("--channel", stf->channel, "Channel, e.g. web");
   start->add_option("--kind", stf->kind, "Kind, e.g. awf");
-  start->add_option("--ttl-seconds", stf->ttl_seconds, "TTL (default --session-ttl-seconds; 0: none)");
+  start->add_option("--ttl-seconds", stf->ttl_seconds,
+                    "TTL (default --session-ttl-seconds; 0: none)");
   start->add_option("--metadata", stf->metadata, "Metadata JSON object, @file or -");
   start->callback([&g, run, stf] {
     *run = [&g, stf] {
@@ -146,7 +166,8 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       }
       Result<std::unique_ptr<Engine>> e = Open(g, true);
       if (!e.ok()) return Fail(e.status());
-      Result<TurnOutcome> o = (*e)->sessions().SubmitTurn(kCliActor, {tf->session, tf->turn_id, awf, *acts});
+      Result<TurnOutcome> o =
+          (*e)->sessions().SubmitTurn(kCliActor, {tf->session, tf->turn_id, awf, *acts});
       if (!o.ok()) return Fail(o.status());
       Print(o->ToJson());
       return kExitOk;
@@ -154,7 +175,8 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   });
 
   auto showf = std::make_shared<std::string>();
-  auto* show = session->add_subcommand("show", "Print a session: header, state, pins, memory, objectives, turns");
+  auto* show = session->add_subcommand(
+      "show", "Print a session: header, state, pins, memory, objectives, turns");
   show->add_option("--session", *showf, "Session id")->required();
   show->callback([&g, run, showf] {
     *run = [&g, showf] {
@@ -182,9 +204,11 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     *run = [&g, snf] {
       Result<std::unique_ptr<Engine>> e = Open(g, true);
       if (!e.ok()) return Fail(e.status());
-      Result<SnapshotResult> r = (*e)->sessions().CreateSnapshot(kCliActor, snf->session, snf->label);
+      Result<SnapshotResult> r =
+          (*e)->sessions().CreateSnapshot(kCliActor, snf->session, snf->label);
       if (!r.ok()) return Fail(r.status());
-      Print({{"created", r->created}, {"snapshot", r->snapshot}, {"deleted_by_limits", r->deleted}});
+      Print(
+          {{"created", r->created}, {"snapshot", r->snapshot}, {"deleted_by_limits", r->deleted}});
       return kExitOk;
     };
   });
@@ -407,15 +431,16 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     };
   });
   auto* cleanup = wal->add_subcommand(
-      "cleanup", "Drop entries settled more than N days ago from the view (the log keeps the turns)");
+      "cleanup",
+      "Drop entries settled more than N days ago from the view (the log keeps the turns)");
   cleanup->add_option("--days", wf->days, "Age in days")->required();
   cleanup->callback([&g, run, wf] {
     *run = [&g, wf] {
       if (wf->days < 0) return FailUsage("--days must not be negative");
       Result<std::unique_ptr<Engine>> e = Open(g, true);
       if (!e.ok()) return Fail(e.status());
-      Result<size_t> n = (*e)->sessions().CleanupWal(
-          kCliActor, static_cast<int64_t>(wf->days * 86400.0 * 1e6));
+      Result<size_t> n =
+          (*e)->sessions().CleanupWal(kCliActor, static_cast<int64_t>(wf->days * 86400.0 * 1e6));
       if (!n.ok()) return Fail(n.status());
       Print({{"removed", *n}});
       return kExitOk;

@@ -1,13 +1,14 @@
 // The session routes over real HTTP: turns, snapshots, restore, recap,
 // export/import, WAL list and repair; roles and tenant isolation.
 
+#include "api/session_routes.h"
+
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "api/keys.h"
 #include "api/server.h"
-#include "api/session_routes.h"
 #include "tests/api/http_client.h"
 #include "tests/test_util.h"
 
@@ -77,9 +78,10 @@ TEST_SUITE("api/sessions") {
     r = c.Send("POST", "/v1/sessions", R"({"session_id":"s1"})", Auth(f.acme_op));
     CHECK(r.status == 409);
 
-    r = c.Send("POST", "/v1/sessions/s1/turns",
-               R"({"turn_id":"t1","awf_raw":{"txt":"The door opens."},"acts":[{"op":"add","path":"/door","value":"open"}]})",
-               Auth(f.acme_op));
+    r = c.Send(
+        "POST", "/v1/sessions/s1/turns",
+        R"({"turn_id":"t1","awf_raw":{"txt":"The door opens."},"acts":[{"op":"add","path":"/door","value":"open"}]})",
+        Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     CHECK(json::parse(r.body)["status"] == "applied");
     r = c.Send("POST", "/v1/sessions/s1/turns", R"({"turn_id":"t1","acts":[]})", Auth(f.acme_op));
@@ -141,18 +143,20 @@ TEST_SUITE("api/sessions") {
   TEST_CASE("AnotherTenantsSessionIsNotFoundEverywhere") {
     Fixture f;
     HttpClient c(f.server->port());
-    REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"s1"})", Auth(f.acme_op)).status == 201);
+    REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"s1"})", Auth(f.acme_op)).status ==
+            201);
     // Without a tenant an all-tenant key cannot start a session.
     CHECK(c.Send("POST", "/v1/sessions", R"({"session_id":"s2"})", Auth(f.admin)).status == 400);
     CHECK(c.Send("GET", "/v1/sessions/s1", "", Auth(f.globex_op)).status == 404);
-    CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[]})", Auth(f.globex_op)).status == 404);
-    for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
-             {"POST", "s1/snapshots"},
-             {"GET", "s1/snapshots"},
-             {"POST", "s1/restore/x"},
-             {"GET", "s1/recap"},
-             {"GET", "s1/export"},
-             {"GET", "s1/wal"}}) {
+    CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[]})", Auth(f.globex_op)).status ==
+          404);
+    for (const auto& [method, path] :
+         std::vector<std::pair<std::string, std::string>>{{"POST", "s1/snapshots"},
+                                                          {"GET", "s1/snapshots"},
+                                                          {"POST", "s1/restore/x"},
+                                                          {"GET", "s1/recap"},
+                                                          {"GET", "s1/export"},
+                                                          {"GET", "s1/wal"}}) {
       CAPTURE(path);
       HttpResult r = c.Send(method, kAdminBase + path, "", Auth(f.globex_admin));
       CHECK(r.status == 404);
@@ -166,14 +170,17 @@ TEST_SUITE("api/sessions") {
   TEST_CASE("BadRequestsGetTheRightStatus") {
     Fixture f;
     HttpClient c(f.server->port());
-    REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"s1"})", Auth(f.acme_op)).status == 201);
+    REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"s1"})", Auth(f.acme_op)).status ==
+            201);
     CHECK(c.Send("POST", "/v1/sessions", "{bad", Auth(f.acme_op)).status == 400);
     CHECK(c.Send("POST", "/v1/sessions", R"({"ttl_seconds":-1})", Auth(f.acme_op)).status == 400);
     CHECK(c.Send("POST", "/v1/sessions", R"({"colour":"red"})", Auth(f.acme_op)).status == 400);
     CHECK(c.Send("POST", "/v1/sessions", R"({"session_id":"a b"})", Auth(f.acme_op)).status == 422);
     CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":{}})", Auth(f.acme_op)).status == 400);
-    CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[1]})", Auth(f.acme_op)).status == 422);
-    CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[]})", Auth(f.acme_viewer)).status == 403);
+    CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[1]})", Auth(f.acme_op)).status ==
+          422);
+    CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[]})", Auth(f.acme_viewer)).status ==
+          403);
     CHECK(c.Send("POST", "/v1/sessions/s1/turns", R"({"acts":[]})",
                  {{"Authorization", "Bearer " + f.acme_op}, {"Content-Type", "text/plain"}})
               .status == 415);
@@ -186,10 +193,14 @@ TEST_SUITE("api/sessions") {
     Fixture f;
     HttpClient c(f.server->port());
     REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"s1","user":"ada@example.com"})",
-                   Auth(f.acme_op)).status == 201);
-    REQUIRE(c.Send("POST", "/v1/sessions/s1/turns",
-                   R"({"turn_id":"t1","awf_raw":{"txt":"mail ada@example.com"},"acts":[{"op":"add","path":"/ip","value":"10.0.0.1"}]})",
-                   Auth(f.acme_op)).status == 201);
+                   Auth(f.acme_op))
+                .status == 201);
+    REQUIRE(
+        c.Send(
+             "POST", "/v1/sessions/s1/turns",
+             R"({"turn_id":"t1","awf_raw":{"txt":"mail ada@example.com"},"acts":[{"op":"add","path":"/ip","value":"10.0.0.1"}]})",
+             Auth(f.acme_op))
+            .status == 201);
     HttpResult r = c.Send("GET", kAdminBase + "s1/export", "", Auth(f.acme_admin));
     REQUIRE_MESSAGE(r.status == 200, r.body);
     CHECK(r.headers["Content-Type"] == "application/x-ndjson");
@@ -226,9 +237,12 @@ TEST_SUITE("api/sessions") {
 
     // Over the engine's bundle limit (256 KiB here): 413, on export and on import.
     const std::string big(300 << 10, 'x');
-    REQUIRE(c.Send("POST", "/v1/sessions/s1/turns",
-                   json{{"turn_id", "big"}, {"acts", json::array()}, {"awf_raw", {{"txt", big}}}}.dump(),
-                   Auth(f.acme_op)).status == 201);
+    REQUIRE(
+        c.Send(
+             "POST", "/v1/sessions/s1/turns",
+             json{{"turn_id", "big"}, {"acts", json::array()}, {"awf_raw", {{"txt", big}}}}.dump(),
+             Auth(f.acme_op))
+            .status == 201);
     r = c.Send("GET", kAdminBase + "s1/export", "", Auth(f.admin));
     CHECK(r.status == 413);
     CHECK(Code(r) == "payload_too_large");
@@ -240,9 +254,12 @@ TEST_SUITE("api/sessions") {
     Fixture f;
     HttpClient c(f.server->port());
     REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"a"})", Auth(f.acme_op)).status == 201);
-    REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"g"})", Auth(f.globex_op)).status == 201);
+    REQUIRE(c.Send("POST", "/v1/sessions", R"({"session_id":"g"})", Auth(f.globex_op)).status ==
+            201);
     const Actor op{"writer", Role::kOperator};
-    REQUIRE(f.engine->sessions().ProposeOnly(op, {"a", "ta", "", R"([{"op":"add","path":"/x","value":1}])"}).ok());
+    REQUIRE(f.engine->sessions()
+                .ProposeOnly(op, {"a", "ta", "", R"([{"op":"add","path":"/x","value":1}])"})
+                .ok());
     REQUIRE(f.engine->sessions().ProposeOnly(op, {"g", "tg", "", "[]"}).ok());
 
     HttpResult r = c.Send("GET", kAdminBase + "a/wal?pending=true", "", Auth(f.acme_admin));

@@ -1,11 +1,12 @@
 // Session bundles: export → import round trips, and every kind of damaged
 // or tampered bundle is rejected whole, writing nothing.
 
+#include "engine/bundle.h"
+
 #include <doctest/doctest.h>
 
 #include <sstream>
 
-#include "engine/bundle.h"
 #include "engine/engine.h"
 #include "projections/sessions.h"
 #include "tests/test_util.h"
@@ -29,8 +30,8 @@ struct Env {
   }
   Sessions& s() { return engine->sessions(); }
   void Append(const std::string& sid, const std::string& type, const json& payload) {
-    Result<AppendResult> r = engine->AppendJson("session/" + sid, "acme", kAdmin,
-                                                ExpectedVersion::Any(), {{type, "", payload.dump()}});
+    Result<AppendResult> r = engine->AppendJson(
+        "session/" + sid, "acme", kAdmin, ExpectedVersion::Any(), {{type, "", payload.dump()}});
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   }
   // A session with personal data in every place a string can hide.
@@ -48,14 +49,23 @@ struct Env {
          R"({"txt":"Ada (ada@example.com) joins from 10.1.2.3, see [Source Title]."})");
     Append(sid, "MemoryPinned", {{"pin_id", "p1"}, {"text", "call her at +1 415-555-0100"}});
     Append(sid, "EpisodicAdded",
-           {{"episode_id", "e1"}, {"text", "paid with 4111 1111 1111 1111"}, {"salience", 0.8},
+           {{"episode_id", "e1"},
+            {"text", "paid with 4111 1111 1111 1111"},
+            {"salience", 0.8},
             {"turn_id", "t1"}});
-    Append(sid, "ObjectiveSet", {{"objective_id", "o1"}, {"text", "reset key sk-ant-api03-Abcdefghijklmnopqrstuvwxyz0123"}, {"priority", 1}});
-    const std::string snap = s().CreateSnapshot(kAdmin, sid, "mail ada@example.com").value().snapshot["snapshot_id"];
+    Append(sid, "ObjectiveSet",
+           {{"objective_id", "o1"},
+            {"text", "reset key sk-ant-api03-Abcdefghijklmnopqrstuvwxyz0123"},
+            {"priority", 1}});
+    const std::string snap =
+        s().CreateSnapshot(kAdmin, sid, "mail ada@example.com").value().snapshot["snapshot_id"];
     turn("t2", R"([{"op":"replace","path":"/player/hp","value":3}])", R"({"txt":"ouch"})");
     turn("t3", R"([{"op":"test","path":"/player/hp","value":99}])", "");  // rolled back
     REQUIRE(s().RestoreSnapshot(kAdmin, sid, snap).ok());
-    turn("t4", R"([{"op":"add","path":"/note","value":"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk"}])", "");
+    turn(
+        "t4",
+        R"([{"op":"add","path":"/note","value":"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk"}])",
+        "");
     REQUIRE(s().CreateSnapshot(kAdmin, sid, "end").ok());
   }
   std::string Export(const std::string& sid, ExportOptions o = {}) {
@@ -65,8 +75,8 @@ struct Env {
     return out.str();
   }
   Result<ImportSummary> Import(const std::string& bundle, ImportOptions o = {}) {
-    return ImportSession(*engine, kAdmin,
-                         [bundle] { return std::make_unique<std::istringstream>(bundle); }, o);
+    return ImportSession(
+        *engine, kAdmin, [bundle] { return std::make_unique<std::istringstream>(bundle); }, o);
   }
 };
 

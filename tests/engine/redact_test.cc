@@ -1,11 +1,12 @@
 // Redaction: one table per rule with matches and look-alikes that must stay,
 // the strategies, citations, idempotency and rules files.
 
+#include "engine/redact.h"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
 
-#include "engine/redact.h"
 #include "tests/test_util.h"
 
 using namespace logbook;
@@ -53,12 +54,14 @@ const Case kCases[] = {
      true},
     {"JWT", "eyJhbGciOi.notajwt", false},
     {"PRIVATE_KEY",
-     "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n"
+     "-----BEGIN RSA PRIVATE "
+     "KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n"
      "-----END RSA PRIVATE KEY-----",
      true},
-    {"PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----",
-     true},
-    {"PRIVATE_KEY", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----", false},
+    {"PRIVATE_KEY",
+     "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----", true},
+    {"PRIVATE_KEY", "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----",
+     false},
     {"SSN", "123-45-6789", true},
     {"SSN", "000-12-3456", false},
     {"SSN", "123-00-4567", false},
@@ -96,7 +99,7 @@ TEST_CASE("LuhnChecksOnlyPlausibleCardNumbers") {
   CHECK(LuhnValid("4111 1111 1111 1111"));
   CHECK_FALSE(LuhnValid("4111111111111112"));
   CHECK_FALSE(LuhnValid("1234567890123"));
-  CHECK_FALSE(LuhnValid("0"));  // too short, although 0 passes the sum
+  CHECK_FALSE(LuhnValid("0"));                     // too short, although 0 passes the sum
   CHECK_FALSE(LuhnValid("12345678901234567890"));  // too long
 }
 
@@ -175,8 +178,10 @@ TEST_CASE("LongStringsAreRedactedWithoutExhaustingTheStack") {
   Redactor r = Redactor::Builtin();
   std::string s(300000, 'x');
   s += " mail ada@example.com now ";
-  for (int i = 0; i < 3000; ++i) s += "some words of ordinary text, 10.0.0." + std::to_string(i % 250) + "\n";
-  s += "-----BEGIN EC PRIVATE KEY-----\n" + std::string(5000, 'A') + "\n-----END EC PRIVATE KEY-----";
+  for (int i = 0; i < 3000; ++i)
+    s += "some words of ordinary text, 10.0.0." + std::to_string(i % 250) + "\n";
+  s += "-----BEGIN EC PRIVATE KEY-----\n" + std::string(5000, 'A') +
+       "\n-----END EC PRIVATE KEY-----";
   s += std::string(100000, 'y');
   RedactionCounts counts;
   const std::string out = r.RedactString(s, &counts);

@@ -1,13 +1,14 @@
 // Sessions: turns through the write-ahead log, reconciliation, expiry,
 // snapshots and the recap, on a real engine in a temp directory.
 
+#include "projections/sessions.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "engine/engine.h"
-#include "projections/sessions.h"
 #include "tests/test_util.h"
 
 using namespace logbook;
@@ -20,8 +21,8 @@ const Actor kOp{"tester", Role::kOperator};
 
 struct Env {
   TempDir dir;
-  std::shared_ptr<std::atomic<int64_t>> now = std::make_shared<std::atomic<int64_t>>(
-      int64_t{1'800'000'000} * 1000000);
+  std::shared_ptr<std::atomic<int64_t>> now =
+      std::make_shared<std::atomic<int64_t>>(int64_t{1'800'000'000} * 1000000);
   std::unique_ptr<Engine> engine;
 
   explicit Env(std::function<void(SessionOptions&)> tweak = {}) { Open(tweak); }
@@ -60,9 +61,8 @@ struct Env {
     return *o;
   }
   void Append(const std::string& sid, const std::string& type, const json& payload) {
-    Result<AppendResult> r = engine->AppendJson("session/" + sid, "acme", kOp,
-                                                ExpectedVersion::Any(),
-                                                {{type, "", payload.dump()}});
+    Result<AppendResult> r = engine->AppendJson(
+        "session/" + sid, "acme", kOp, ExpectedVersion::Any(), {{type, "", payload.dump()}});
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
     REQUIRE(s().SyncViews(r->last_lsn).ok());
   }
@@ -96,8 +96,9 @@ TEST_CASE("TurnWhoseActsDoNotApplyIsRolledBackWithTheReason") {
   Env env;
   env.StartSession("s1");
   env.Turn("s1", "t1", R"([{"op":"add","path":"/hp","value":10}])");
-  TurnOutcome o = env.Turn("s1", "t2",
-                           R"([{"op":"test","path":"/hp","value":99},{"op":"replace","path":"/hp","value":0}])");
+  TurnOutcome o = env.Turn(
+      "s1", "t2",
+      R"([{"op":"test","path":"/hp","value":99},{"op":"replace","path":"/hp","value":0}])");
   CHECK(o.status == "rolled_back");
   CHECK(o.reason.find("acts do not apply") != std::string::npos);
   CHECK(env.State("s1") == json{{"hp", 10}});
@@ -121,7 +122,9 @@ TEST_CASE("TurnInputIsCheckedBeforeAnythingIsWritten") {
 TEST_CASE("ReconcileAppliesAPendingTurnOnceAndASecondRunIsANoOp") {
   Env env;
   env.StartSession("s1");
-  REQUIRE(env.s().ProposeOnly(kOp, {"s1", "t1", "", R"([{"op":"add","path":"/gold","value":5}])"}).ok());
+  REQUIRE(env.s()
+              .ProposeOnly(kOp, {"s1", "t1", "", R"([{"op":"add","path":"/gold","value":5}])"})
+              .ok());
   CHECK(env.s().ListWal("s1", true).value()["pending"] == 1);
   // A new turn waits for the pending one.
   CHECK(env.s().SubmitTurn(kOp, {"s1", "t2", "", "[]"}).status().IsConflict());
@@ -144,7 +147,8 @@ TEST_CASE("ReconcileAppliesAPendingTurnOnceAndASecondRunIsANoOp") {
 TEST_CASE("ReconcileRollsBackAPendingTurnWhenTheStateMovedUnderIt") {
   Env env;
   env.StartSession("s1");
-  REQUIRE(env.s().ProposeOnly(kOp, {"s1", "t1", "", R"([{"op":"add","path":"/a","value":1}])"}).ok());
+  REQUIRE(
+      env.s().ProposeOnly(kOp, {"s1", "t1", "", R"([{"op":"add","path":"/a","value":1}])"}).ok());
   // Another writer (bypassing the live path) proposes and applies a turn.
   env.Append("s1", "TurnProposed",
              {{"turn_id", "t2"}, {"acts_json", R"([{"op":"add","path":"/b","value":2}])"}});
@@ -163,7 +167,8 @@ TEST_CASE("ReconcileRollsBackAPendingTurnWhenTheStateMovedUnderIt") {
 TEST_CASE("OpeningTheEngineReconcilesTurnsLeftPending") {
   Env env;
   env.StartSession("s1");
-  REQUIRE(env.s().ProposeOnly(kOp, {"s1", "t1", "", R"([{"op":"add","path":"/x","value":"y"}])"}).ok());
+  REQUIRE(
+      env.s().ProposeOnly(kOp, {"s1", "t1", "", R"([{"op":"add","path":"/x","value":"y"}])"}).ok());
   env.Open();  // a restart
   json wal = env.s().ListWal("s1").value();
   REQUIRE(wal["entries"].size() == 1);
@@ -221,7 +226,8 @@ TEST_CASE("RestoreMakesTheSessionEqualToTheSnapshot") {
   env.StartSession("s1");
   env.Turn("s1", "t1", R"([{"op":"add","path":"/hp","value":10}])", R"({"txt":"one"})");
   env.Append("s1", "MemoryPinned", {{"pin_id", "p1"}, {"text", "likes tea"}});
-  env.Append("s1", "ObjectiveSet", {{"objective_id", "o1"}, {"text", "find the key"}, {"priority", 1}});
+  env.Append("s1", "ObjectiveSet",
+             {{"objective_id", "o1"}, {"text", "find the key"}, {"priority", 1}});
   const std::string at_snapshot = env.s().CanonicalView("s1").value();
   const std::string id =
       env.s().CreateSnapshot(kOp, "s1", "before the fight").value().snapshot["snapshot_id"];
@@ -247,7 +253,8 @@ TEST_CASE("RestoreMakesTheSessionEqualToTheSnapshot") {
   CHECK(view["header"]["last_turn_id"] == "t3");
 
   // Rebuilding the view from the log reproduces it byte for byte.
-  const json dump = env.engine->ReplayView("sessions", env.engine->log().LastLsn()).value()["state"];
+  const json dump =
+      env.engine->ReplayView("sessions", env.engine->log().LastLsn()).value()["state"];
   REQUIRE(env.engine->projector().Reset("sessions").ok());
   REQUIRE(env.engine->projector().CatchUp().ok());
   auto reader = env.s().Reader();
@@ -277,8 +284,8 @@ TEST_CASE("SnapshotLimitsDeleteTheOldestBeyondTheCountAndThoseTooOld") {
   env.StartSession("s1");
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    env.Turn("s1", "t" + std::to_string(i), R"([{"op":"add","path":"/n","value":)" +
-                                                std::to_string(i) + "}]");
+    env.Turn("s1", "t" + std::to_string(i),
+             R"([{"op":"add","path":"/n","value":)" + std::to_string(i) + "}]");
     SnapshotResult r = env.s().CreateSnapshot(kOp, "s1", "").value();
     ids.push_back(r.snapshot["snapshot_id"]);
     if (i == 2) {
@@ -324,12 +331,18 @@ TEST_CASE("RecapGoldenOutput") {
   env.Turn("s1", "t3", "[]", R"({"other":1})");
   env.Append("s1", "MemoryPinned", {{"pin_id", "p1"}, {"text", "Player prefers short answers"}});
   env.Append("s1", "MemoryPinned", {{"pin_id", "p2"}, {"text", "Player is named Ada"}});
-  env.Append("s1", "EpisodicAdded", {{"episode_id", "e1"}, {"text", "Ada found a rusty key"}, {"salience", 0.4}});
-  env.Append("s1", "EpisodicAdded", {{"episode_id", "e2"}, {"text", "The troll fears fire"}, {"salience", 0.9}});
-  env.Append("s1", "EpisodicAdded", {{"episode_id", "e3"}, {"text", "Ada lit a torch"}, {"salience", 0.4}});
-  env.Append("s1", "ObjectiveSet", {{"objective_id", "o2"}, {"text", "Cross the bridge"}, {"priority", 2}});
-  env.Append("s1", "ObjectiveSet", {{"objective_id", "o1"}, {"text", "Keep Ada alive"}, {"priority", 1}});
-  env.Append("s1", "ObjectiveSet", {{"objective_id", "o3"}, {"text", "Old goal"}, {"priority", 0}, {"status", "done"}});
+  env.Append("s1", "EpisodicAdded",
+             {{"episode_id", "e1"}, {"text", "Ada found a rusty key"}, {"salience", 0.4}});
+  env.Append("s1", "EpisodicAdded",
+             {{"episode_id", "e2"}, {"text", "The troll fears fire"}, {"salience", 0.9}});
+  env.Append("s1", "EpisodicAdded",
+             {{"episode_id", "e3"}, {"text", "Ada lit a torch"}, {"salience", 0.4}});
+  env.Append("s1", "ObjectiveSet",
+             {{"objective_id", "o2"}, {"text", "Cross the bridge"}, {"priority", 2}});
+  env.Append("s1", "ObjectiveSet",
+             {{"objective_id", "o1"}, {"text", "Keep Ada alive"}, {"priority", 1}});
+  env.Append("s1", "ObjectiveSet",
+             {{"objective_id", "o3"}, {"text", "Old goal"}, {"priority", 0}, {"status", "done"}});
 
   Recap r = env.s().BuildRecap("s1", 2).value();
   CHECK(r.text ==

@@ -54,7 +54,8 @@ TEST_SUITE("tools/cli") {
     CHECK(snap["created"] == true);
     const std::string id = snap["snapshot"]["snapshot_id"];
     CHECK(cli.RunJson("snapshot create --session s1")["created"] == false);
-    cli.RunJson(R"(session turn --session s1 --turn-id t2 --acts '[{"op":"replace","path":"/hp","value":1}]')");
+    cli.RunJson(
+        R"(session turn --session s1 --turn-id t2 --acts '[{"op":"replace","path":"/hp","value":1}]')");
     std::string out;
     REQUIRE(cli.Run("snapshot list --session s1", &out) == 0);
     CHECK(json::parse(out)["snapshot_id"] == id);
