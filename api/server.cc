@@ -273,9 +273,12 @@ class Session : public std::enable_shared_from_this<Session> {
       if (srv_.key_limiter.enabled()) {
         if (auto wait = srv_.key_limiter.Take(req.caller.key_id, start)) return TooMany(*wait, start);
       }
-      if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+      // A body must say it is JSON; an empty one (POST .../restore/{id}) need not.
+      if ((req.method == "POST" || req.method == "PUT" || req.method == "PATCH") &&
+          !req.body.empty()) {
         const std::string ct = req.header("Content-Type");
-        if (ct.rfind("application/json", 0) != 0) {
+        // JSON Lines (session bundles) are JSON documents too.
+        if (ct.rfind("application/json", 0) != 0 && ct.rfind("application/x-ndjson", 0) != 0) {
           return Send(Response::Error(415, "unsupported_media_type",
                                       "Content-Type must be application/json"),
                       route.name, start);

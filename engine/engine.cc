@@ -47,17 +47,24 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (!log.ok()) return log.status();
   engine->log_ = std::move(log).value();
   engine->projector_ = std::make_unique<Projector>(*engine->log_, MakeAllProjections());
+  engine->sessions_ = std::make_unique<Sessions>(*engine, options.sessions);
   Status s = engine->projector_->Load(!options.read_only);
   if (!s.ok()) return s;
   if (!options.read_only && options.catch_up_views) {
     s = engine->projector_->CatchUp(options.recovery_progress);
     if (!s.ok()) return s;
     if (options.run_projector_thread) engine->projector_->Start();
+    // Recovery: turns proposed without an outcome are settled, sessions past
+    // their TTL expire (engine/sessions.h).
+    s = engine->sessions_->Recover();
+    if (!s.ok()) return s;
+    if (options.run_projector_thread) engine->sessions_->StartSweeper();
   }
   return engine;
 }
 
 Engine::~Engine() {
+  if (sessions_) sessions_->StopSweeper();
   if (projector_) projector_->Stop();
 }
 

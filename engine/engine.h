@@ -19,6 +19,7 @@
 
 #include "engine/projector.h"
 #include "log/keyring.h"
+#include "engine/sessions.h"
 #include "log/log.h"
 #include "projections/audit_index.h"
 
@@ -43,6 +44,7 @@ struct EngineOptions {
   bool create_keys = false;
   // Progress of the view catch-up on open: (done LSN, target LSN).
   std::function<void(uint64_t, uint64_t)> recovery_progress;
+  SessionOptions sessions;  // TTLs, snapshot limits, recap, bundles (engine/sessions.h)
 };
 
 // One event to append, as JSON-facing callers give it.
@@ -60,6 +62,7 @@ class Engine {
   Log& log() { return *log_; }
   Projector& projector() { return *projector_; }
   bool read_only() const { return options_.read_only; }
+  Sessions& sessions() { return *sessions_; }
 
   // Validates every event (type, id, payload against the schema), then
   // appends them atomically. Nothing is written when any event is invalid.
@@ -104,6 +107,7 @@ class Engine {
   std::unique_ptr<KeyRing> keyring_;  // outlives log_
   std::unique_ptr<Log> log_;
   std::unique_ptr<Projector> projector_;
+  std::unique_ptr<Sessions> sessions_;  // after the log: its sweeper stops first
 };
 
 // "2026-11-26T07:24:03.123456Z"

@@ -3,6 +3,7 @@
 #include "projections/holds.h"
 #include "projections/opt_outs.h"
 #include "projections/projection.h"
+#include "projections/sessions.h"
 #include "projections/stream_stats.h"
 #include "projections/workspace.h"
 
@@ -16,6 +17,7 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   v.push_back(std::make_unique<WorkspaceProjection>());
   v.push_back(std::make_unique<OptOutsProjection>());
   v.push_back(std::make_unique<HoldsProjection>());
+  v.push_back(std::make_unique<SessionsProjection>());
   return v;
 }
 

@@ -30,6 +30,19 @@ int ExitCodeFor(const Status& s);
 int Fail(const Status& s);
 int FailUsage(const std::string& message);
 
+// Session settings (tools/cli_session.cc registers the flags).
+struct SessionFlags {
+  int64_t ttl_seconds = 0;
+  size_t snapshot_max_count = 10;
+  double snapshot_max_age_days = 30;
+  size_t recap_max_sentences = 6;
+  size_t recap_max_words = 24;
+  double bundle_max_mb = 50;
+  std::string redaction_rules;
+  int64_t sweep_seconds = 60;
+  bool recover_on_open = true;  // not a flag: `wal reconcile` turns it off to report
+};
+
 struct GlobalFlags {
   std::string data_dir = "./logbook-data";
   std::string log_level = "info";
@@ -37,6 +50,7 @@ struct GlobalFlags {
   // (never inside) the data directory. See log/keyring.h.
   std::string key_dir;
   bool no_encryption = false;  // a new data directory gets no keys
+  SessionFlags sessions;
 };
 
 // The key directory g names, or the default beside the data directory.
@@ -80,5 +94,8 @@ void AddKeyCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddWorkspaceCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // also optout
 void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // hold, holds
+void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+// The SessionOptions the flags describe.
+SessionOptions SessionOptionsFrom(const SessionFlags& f);
 
 }  // namespace logbook::cli

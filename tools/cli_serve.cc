@@ -14,6 +14,7 @@
 #include "api/keys.h"
 #include "api/server.h"
 #include "engine/graph_store.h"
+#include "api/session_routes.h"
 #include "tools/cli_common.h"
 #include "tools/cli_workspace.h"
 
@@ -123,6 +124,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         const Status& s = workspace.status();
         return s.IsInvalidArgument() ? FailUsage(s.message()) : Fail(s);
       }
+      api::AddSessionRoutes(server.router(), **engine);
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       graph.Start();
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   AddServeCommands(app, g, &run);
   AddWorkspaceCommands(app, g, &run);
   AddComplianceCommands(app, g, &run);
+  AddSessionCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);
