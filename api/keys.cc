@@ -1,17 +1,12 @@
 #include "api/keys.h"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -63,24 +58,6 @@ class HashKey {
  private:
   std::array<uint8_t, kHashKeyBytes> bytes_{};
 };
-
-// Identifies one version of the keys file: rename gives every rewrite a new inode.
-struct FileStamp {
-  uint64_t dev = 0;
-  uint64_t ino = 0;
-  int64_t size = 0;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-
-FileStamp StampOf(const struct stat& st) {
-  FileStamp s;
-  s.dev = static_cast<uint64_t>(st.st_dev);
-  s.ino = static_cast<uint64_t>(st.st_ino);
-  s.size = static_cast<int64_t>(st.st_size);
-  s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  return s;
-}
 
 std::string Where(const std::string& path) { return "keys file '" + path + "': "; }
 
@@ -168,98 +145,6 @@ bool IsKeyRole(Role role) {
   Role parsed = Role::kNone;
   return role != Role::kNone && ParseRole(RoleName(role), &parsed) && parsed == role;
 }
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now, reporting the error that a deferred close would swallow.
-  int Close() {
-    const int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
-
-// Reads the whole keys file and the stamp of the version read.
-Status ReadKeysFile(const std::string& path, std::string* contents, FileStamp* stamp) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return Status::NotFound("keys file '" + path + "' does not exist");
-    return Status::IOError(ErrnoText("cannot open keys file", path, errno));
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) {
-    return Status::IOError(ErrnoText("cannot stat keys file", path, errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument("keys file '" + path + "' is not a regular file");
-  }
-  contents->clear();
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::IOError(ErrnoText("cannot read keys file", path, errno));
-    if (n == 0) break;
-    contents->append(buf, static_cast<size_t>(n));
-    if (contents->size() > kMaxKeysFileBytes) {
-      Wipe(contents);
-      return Status::Corruption("keys file '" + path + "' is larger than 16 MiB");
-    }
-  }
-  sodium_memzero(buf, sizeof(buf));
-  *stamp = StampOf(st);
-  return Status::OK();
-}
-
-// Replaces `path` with `data` (log/file_util.h: 0600, fsync, rename, fsync of the
-// directory). *stamp gets the stamp of the new file. The caller holds the lock file.
-Status WriteKeysFile(const std::string& path, std::string_view data, FileStamp* stamp) {
-  struct stat st;
-  Status s = WriteFileAtomic(path, data, 0600, &st);
-  if (!s.ok()) return s;
-  *stamp = StampOf(st);
-  return Status::OK();
-}
-
-// An exclusive flock on "<keys file>.lock", held while a writer re-reads and replaces the file.
-class LockFile {
- public:
-  LockFile() = default;
-  ~LockFile() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-  LockFile(const LockFile&) = delete;
-  LockFile& operator=(const LockFile&) = delete;
-
-  Status Acquire(const std::string& keys_path) {
-    const std::string path = keys_path + ".lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) {
-      if (errno == ENOENT) {
-        return Status::NotFound("the directory of keys file '" + keys_path + "' does not exist");
-      }
-      return Status::IOError(ErrnoText("cannot open lock file", path, errno));
-    }
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) return Status::IOError(ErrnoText("cannot lock", path, errno));
-    }
-    return Status::OK();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct Entry {
   KeyInfo info;
@@ -391,13 +276,13 @@ Result<std::unique_ptr<Table>> ParseTable(const std::string& path, std::string* 
 // kNotFound when there is no file.
 Result<std::unique_ptr<Table>> ReadTable(const std::string& path) {
   std::string contents;
-  FileStamp stamp;
-  Status s = ReadKeysFile(path, &contents, &stamp);
+  struct stat st;
+  Status s = ReadSmallFile(path, kMaxKeysFileBytes, &contents, &st);
   if (!s.ok()) return s;
   Result<std::unique_ptr<Table>> t = ParseTable(path, &contents);
   if (!t.ok()) return t.status();
   (*t)->on_disk = true;
-  (*t)->stamp = stamp;
+  (*t)->stamp = StampOf(st);
   return t;
 }
 
@@ -472,17 +357,17 @@ Status KeyStore::Update(Fn&& change) {
   } else {
     return read.status();  // never overwrite a file we cannot read
   }
-  FileStamp stamp;
 
   bool write = false;
   Status changed = change(*next, &write);
   if (write && changed.ok()) {
     std::string text = SerializeTable(*next);
-    s = WriteKeysFile(path_, text, &stamp);
+    struct stat st;
+    s = WriteFileAtomic(path_, text, 0600, &st);  // 0600: it holds the hash key
     Wipe(&text);
     if (!s.ok()) return s;
     next->on_disk = true;
-    next->stamp = stamp;
+    next->stamp = StampOf(st);
   }
   // Install what the file now holds, even when `change` refused (it was read fresh).
   std::shared_ptr<const Table> installed(std::move(next));

@@ -1,17 +1,14 @@
 #include "engine/share_secrets.h"
 
-#include <fcntl.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
+
+#include "log/file_util.h"
 
 namespace logbook {
 
@@ -44,64 +41,6 @@ void Wipe(std::string* s) {
   if (!s->empty()) sodium_memzero(s->data(), s->size());
   s->clear();
 }
-
-struct FileStamp {
-  uint64_t dev = 0, ino = 0;
-  int64_t size = 0, mtime_ns = 0;
-  bool operator==(const FileStamp&) const = default;
-};
-
-FileStamp StampOf(const struct stat& st) {
-  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
-          static_cast<int64_t>(st.st_size),
-          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
-std::string ErrnoText(const char* what, const std::string& file, int err) {
-  return std::string(what) + " '" + file + "': " + std::strerror(err);
-}
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int Close() {
-    const int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
-
-// An exclusive flock on "<path>.lock" while a writer re-reads and replaces the file.
-class LockFile {
- public:
-  LockFile() = default;
-  ~LockFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  LockFile(const LockFile&) = delete;
-  LockFile& operator=(const LockFile&) = delete;
-  Status Acquire(const std::string& path) {
-    const std::string lock = path + ".lock";
-    fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ < 0) return Status::IOError(ErrnoText("cannot open lock file", lock, errno));
-    while (::flock(fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) return Status::IOError(ErrnoText("cannot lock", lock, errno));
-    }
-    return Status::OK();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 std::string ToHex(const uint8_t* bytes, size_t n) {
   std::string hex(n * 2 + 1, '\0');
@@ -151,67 +90,13 @@ using Table = ShareSecrets::Table;
 
 std::string Where(const std::string& path) { return "share secret file '" + path + "': "; }
 
+// Reads the file and the stamp of the version read.
 Status ReadFile(const std::string& path, std::string* text, FileStamp* stamp) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return Status::NotFound(Where(path) + "does not exist");
-    return Status::IOError(ErrnoText("cannot open share secret file", path, errno));
-  }
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::IOError(ErrnoText("cannot stat", path, errno));
-  if (!S_ISREG(st.st_mode)) return Status::InvalidArgument(Where(path) + "not a regular file");
+  if (Status s = ReadSmallFile(path, kMaxFileBytes, text, &st); !s.ok()) return s;
   if ((st.st_mode & 077) != 0) {
     spdlog::warn("share secret file '{}' is readable by others (mode {:o}); chmod 600 it", path,
                  st.st_mode & 0777);
-  }
-  text->clear();
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::IOError(ErrnoText("cannot read", path, errno));
-    if (n == 0) break;
-    text->append(buf, static_cast<size_t>(n));
-    if (text->size() > kMaxFileBytes) {
-      Wipe(text);
-      return Status::Corruption(Where(path) + "larger than 1 MiB");
-    }
-  }
-  sodium_memzero(buf, sizeof(buf));
-  *stamp = StampOf(st);
-  return Status::OK();
-}
-
-Status WriteFile(const std::string& path, std::string_view data, FileStamp* stamp) {
-  const std::string tmp = path + ".tmp";
-  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) {
-    return Status::IOError(ErrnoText("cannot remove", tmp, errno));
-  }
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0600));
-  if (fd.get() < 0) return Status::IOError(ErrnoText("cannot create", tmp, errno));
-  auto fail = [&](const char* what) {
-    const int err = errno;
-    (void)::unlink(tmp.c_str());  // best effort: the old file is still in place
-    return Status::IOError(ErrnoText(what, tmp, err));
-  };
-  if (::fchmod(fd.get(), 0600) != 0) return fail("cannot chmod");
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write");
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.get()) != 0) return fail("cannot fsync");
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return fail("cannot stat");
-  if (fd.Close() != 0) return fail("cannot close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename over");
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0 || ::fsync(dfd.get()) != 0) {
-    return Status::IOError(ErrnoText("cannot fsync directory", dir, errno));
   }
   *stamp = StampOf(st);
   return Status::OK();
@@ -319,8 +204,10 @@ Result<std::shared_ptr<Table>> Load(const std::string& path) {
 
 Status Store(const std::string& path, Table* t) {
   std::string text = Serialize(*t);
-  Status s = WriteFile(path, text, &t->stamp);
+  struct stat st;
+  Status s = WriteFileAtomic(path, text, 0600, &st);
   Wipe(&text);
+  if (s.ok()) t->stamp = StampOf(st);
   return s;
 }
 

@@ -1,40 +1,57 @@
 #include "log/file_util.h"
 
 #include <fcntl.h>
+#include <sodium.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 namespace logbook {
 
-namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now, reporting the error that a deferred close would swallow.
-  int Close() {
-    const int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
-
-}  // namespace
-
 std::string ErrnoText(const char* what, const std::string& file, int err) {
   return std::string(what) + " '" + file + "': " + std::strerror(err);
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int Fd::Close() {
+  const int r = ::close(fd_);
+  fd_ = -1;
+  return r;
+}
+
+FileStamp StampOf(const struct stat& st) {
+  FileStamp s;
+  s.dev = static_cast<uint64_t>(st.st_dev);
+  s.ino = static_cast<uint64_t>(st.st_ino);
+  s.size = static_cast<int64_t>(st.st_size);
+  s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return s;
+}
+
+LockFile::~LockFile() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+Status LockFile::Acquire(const std::string& path) {
+  const std::string lock = path + ".lock";
+  fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd_ < 0) {
+    if (errno == ENOENT) {
+      return Status::NotFound("the directory of '" + path + "' does not exist");
+    }
+    return Status::IOError(ErrnoText("cannot open lock file", lock, errno));
+  }
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno != EINTR) return Status::IOError(ErrnoText("cannot lock", lock, errno));
+  }
+  return Status::OK();
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
@@ -77,25 +94,44 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
   return Status::OK();
 }
 
-Status ReadSmallFile(const std::string& path, size_t max_bytes, std::string* out) {
+Status ReadSmallFile(const std::string& path, size_t max_bytes, std::string* out, struct stat* st) {
+  out->clear();
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) return Status::NotFound("'" + path + "' does not exist");
     return Status::IOError(ErrnoText("cannot open", path, errno));
   }
-  out->clear();
+  struct stat fst;
+  if (::fstat(fd.get(), &fst) != 0) return Status::IOError(ErrnoText("cannot stat", path, errno));
+  if (!S_ISREG(fst.st_mode)) {
+    return Status::InvalidArgument("'" + path + "' is not a regular file");
+  }
+  // One allocation up front: growing the string would leave copies of key bytes behind.
+  out->reserve(std::min(static_cast<size_t>(fst.st_size), max_bytes));
   char buf[8192];
+  Status s;
   for (;;) {
     const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::IOError(ErrnoText("cannot read", path, errno));
+    if (n < 0) {
+      s = Status::IOError(ErrnoText("cannot read", path, errno));
+      break;
+    }
     if (n == 0) break;
     if (out->size() + static_cast<size_t>(n) > max_bytes) {
-      return Status::InvalidArgument("'" + path + "' is larger than " + std::to_string(max_bytes) +
-                                     " bytes");
+      s = Status::Corruption("'" + path + "' is larger than " + std::to_string(max_bytes) +
+                             " bytes");
+      break;
     }
     out->append(buf, static_cast<size_t>(n));
   }
+  sodium_memzero(buf, sizeof(buf));
+  if (!s.ok()) {
+    sodium_memzero(out->data(), out->size());
+    out->clear();
+    return s;
+  }
+  if (st != nullptr) *st = fst;
   return Status::OK();
 }
 
