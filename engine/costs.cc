@@ -253,6 +253,9 @@ Status UsageFromJson(const nlohmann::json& j, UsageInput* u) {
       return Status::InvalidArgument(std::string(k) + " must be a non-negative integer");
     }
   }
+  if (j.contains("latency_ms") && !j["latency_ms"].is_null() && !j["latency_ms"].is_number_integer()) {
+    return Status::InvalidArgument("latency_ms must be an integer");
+  }
   if (latency < 0 || latency > UINT32_MAX) return Status::InvalidArgument("latency_ms is out of range");
   u->latency_ms = static_cast<uint32_t>(latency);
   if (j.contains("occurred_at") && !j["occurred_at"].is_null()) {
@@ -332,8 +335,9 @@ bool Costs::ParseWindow(std::string_view text, int64_t* hours) {
   return false;
 }
 
-Result<std::vector<EventInput>> Costs::PrepareUsage(const std::string& tenant,
-                                                    const std::vector<UsageInput>& usage) const {
+Result<std::vector<EventInput>> Costs::PrepareUsage(
+    const std::string& tenant, const std::vector<UsageInput>& usage,
+    std::vector<std::pair<int64_t, std::string>>* priced) const {
   if (tenant.empty()) return Status::InvalidArgument("usage needs a tenant");
   if (Status s = ValidateTenantName(tenant); !s.ok()) return s;
   if (usage.empty()) return Status::InvalidArgument("no usage records");
@@ -396,6 +400,7 @@ Result<std::vector<EventInput>> Costs::PrepareUsage(const std::string& tenant,
                         {"price_in_per_1m_usd_micros", price.in_per_1m_usd_micros},
                         {"price_out_per_1m_usd_micros", price.out_per_1m_usd_micros}};
     out.push_back(EventInput{"UsageRecorded", u.event_id, Dump(p)});
+    if (priced != nullptr) priced->emplace_back(usd, source);
   }
   return out;
 }

@@ -141,9 +141,11 @@ class Costs {
   Costs(Engine& engine, CostOptions options, PricingTable pricing);
 
   // Validates and prices usage records of one tenant into UsageRecorded
-  // events for stream tenant/<tenant>/costs.
-  Result<std::vector<EventInput>> PrepareUsage(const std::string& tenant,
-                                               const std::vector<UsageInput>& usage) const;
+  // events for stream tenant/<tenant>/costs. *priced, if given, gets each
+  // record's (usd_micros, cost_source).
+  Result<std::vector<EventInput>> PrepareUsage(
+      const std::string& tenant, const std::vector<UsageInput>& usage,
+      std::vector<std::pair<int64_t, std::string>>* priced = nullptr) const;
   Result<AppendResult> RecordUsage(const std::string& tenant, const std::vector<UsageInput>& usage,
                                    const Actor& actor);
 

@@ -79,6 +79,7 @@ bool Hitl::ValidId(std::string_view id) {
 }
 
 HitlCode Hitl::CheckVisible(const CheckpointState& st, const HitlAccess& access) {
+  if (access.any_tenant) return HitlCode::kOk;
   if (!access.key_tenant.empty()) {
     return st.tenant == access.key_tenant ? HitlCode::kOk : HitlCode::kNotFound;
   }
@@ -360,7 +361,7 @@ Result<size_t> Hitl::ExpireDue() {
   return expired;
 }
 
-Result<std::vector<CheckpointState>> Hitl::List(std::string_view tenant,
+Result<std::vector<CheckpointState>> Hitl::List(const std::optional<std::string>& tenant,
                                                 std::optional<CheckpointStatus> status,
                                                 size_t limit) {
   auto reader = NewRocksViewReader(engine_.log().db(), engine_.log().views_cf(),

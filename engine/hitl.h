@@ -62,6 +62,9 @@ struct HitlAccess {
   std::string key_tenant;  // "" = the caller may act for every tenant
   std::string tenant;      // the tenant the caller names ("" = none)
   Role role = Role::kNone;
+  // An operator on the data directory itself (the CLI without --tenant):
+  // sees every checkpoint.
+  bool any_tenant = false;
 };
 
 enum class HitlCode : uint8_t {
@@ -112,7 +115,8 @@ class Hitl {
   // Appends CheckpointExpired for overdue pending checkpoints; returns how many.
   Result<size_t> ExpireDue();
 
-  Result<std::vector<CheckpointState>> List(std::string_view tenant,
+  // A tenant's checkpoints, newest first (nullopt: every tenant's).
+  Result<std::vector<CheckpointState>> List(const std::optional<std::string>& tenant,
                                             std::optional<CheckpointStatus> status, size_t limit);
   Result<std::vector<CheckpointAuditEntry>> Audit(const std::optional<std::string>& tenant,
                                                   int64_t from_us, int64_t to_us, size_t limit);

@@ -18,24 +18,23 @@ uint64_t Inv(int64_t ts) { return UINT64_MAX - static_cast<uint64_t>(std::max<in
 
 std::string ByIdKey(std::string_view id) { return "c" + std::string(id); }
 
-std::string TenantKey(std::string_view tenant, int64_t created, std::string_view id) {
-  std::string k = "t" + std::string(tenant);
-  k.push_back('\0');
-  coding::PutFixed64BE(&k, Inv(created));
-  k.append(id);
+// tenant nullopt: the all-tenant indexes ("a", "A").
+std::string ListPrefix(const std::optional<std::string>& tenant,
+                       std::optional<CheckpointStatus> s) {
+  std::string k;
+  if (tenant) {
+    k = (s ? "s" : "t") + *tenant;
+    k.push_back('\0');
+  } else {
+    k = s ? "A" : "a";
+  }
+  if (s) k.push_back(static_cast<char>(*s));
   return k;
 }
 
-std::string StatusPrefix(std::string_view tenant, CheckpointStatus s) {
-  std::string k = "s" + std::string(tenant);
-  k.push_back('\0');
-  k.push_back(static_cast<char>(s));
-  return k;
-}
-
-std::string StatusKey(std::string_view tenant, CheckpointStatus s, int64_t created,
-                      std::string_view id) {
-  std::string k = StatusPrefix(tenant, s);
+std::string ListKey(const std::optional<std::string>& tenant, std::optional<CheckpointStatus> s,
+                    int64_t created, std::string_view id) {
+  std::string k = ListPrefix(tenant, s);
   coding::PutFixed64BE(&k, Inv(created));
   k.append(id);
   return k;
@@ -296,13 +295,17 @@ Status HitlCheckpointsProjection::Apply(const Event& e, ViewTxn& txn) {
   if (!ApplyCheckpointEvent(e, &st)) return Status::OK();
   txn.Put(ByIdKey(id), st.ToJson());
 
+  const std::optional<std::string> tenant = st.tenant;
   if (before == CheckpointStatus::kNone) {
-    txn.Put(TenantKey(st.tenant, st.created_at_us, id), "");
+    txn.Put(ListKey(tenant, std::nullopt, st.created_at_us, id), "");
+    txn.Put(ListKey(std::nullopt, std::nullopt, st.created_at_us, id), "");
   } else {
-    txn.Delete(StatusKey(st.tenant, before, st.created_at_us, id));
+    txn.Delete(ListKey(tenant, before, st.created_at_us, id));
+    txn.Delete(ListKey(std::nullopt, before, st.created_at_us, id));
     if (st.expires_at_us != 0) txn.Delete(ExpiryKey(st.expires_at_us, id));
   }
-  txn.Put(StatusKey(st.tenant, st.status, st.created_at_us, id), "");
+  txn.Put(ListKey(tenant, st.status, st.created_at_us, id), "");
+  txn.Put(ListKey(std::nullopt, st.status, st.created_at_us, id), "");
   if (st.status == CheckpointStatus::kPending && st.expires_at_us != 0) {
     txn.Put(ExpiryKey(st.expires_at_us, id), "");
   }
@@ -344,14 +347,9 @@ Result<std::optional<CheckpointState>> HitlCheckpointsProjection::Get(ViewReader
 }
 
 Result<std::vector<CheckpointState>> HitlCheckpointsProjection::List(
-    ViewReader& r, std::string_view tenant, std::optional<CheckpointStatus> status, size_t limit) {
-  std::string prefix;
-  if (status) {
-    prefix = StatusPrefix(tenant, *status);
-  } else {
-    prefix = "t" + std::string(tenant);
-    prefix.push_back('\0');
-  }
+    ViewReader& r, const std::optional<std::string>& tenant, std::optional<CheckpointStatus> status,
+    size_t limit) {
+  const std::string prefix = ListPrefix(tenant, status);
   std::vector<std::string> ids;
   Status bad;
   Status s = r.Scan(prefix, [&](std::string_view k, std::string_view) {

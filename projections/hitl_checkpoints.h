@@ -16,6 +16,8 @@
 //   "c" id                                   -> CheckpointState as JSON
 //   "t" tenant 0x00 inv(created) id          -> ""   every checkpoint of a tenant
 //   "s" tenant 0x00 status(u8) inv(created) id -> ""  by tenant and status
+//   "a" inv(created) id                      -> ""   every checkpoint (all tenants)
+//   "A" status(u8) inv(created) id           -> ""   by status (all tenants)
 //   "x" expires_at id                        -> ""   pending checkpoints with a deadline
 //   "l" tenant 0x00 recorded_at lsn          -> AuditEntry JSON  (trail of one tenant)
 //   "L" recorded_at lsn                      -> AuditEntry JSON  (trail of all tenants)
@@ -109,9 +111,10 @@ class HitlCheckpointsProjection : public Projection {
 
   // Queries.
   static Result<std::optional<CheckpointState>> Get(ViewReader& r, std::string_view id);
-  // A tenant's checkpoints ("" = those without a tenant), newest first, only
-  // `status` when given.
-  static Result<std::vector<CheckpointState>> List(ViewReader& r, std::string_view tenant,
+  // A tenant's checkpoints ("" = those without a tenant; nullopt = every
+  // tenant's), newest first, only `status` when given.
+  static Result<std::vector<CheckpointState>> List(ViewReader& r,
+                                                   const std::optional<std::string>& tenant,
                                                    std::optional<CheckpointStatus> status,
                                                    size_t limit);
   // Pending checkpoints whose deadline is at or before now_us, as (deadline,

@@ -33,6 +33,8 @@ int FailUsage(const std::string& message);
 struct GlobalFlags {
   std::string data_dir = "./logbook-data";
   std::string log_level = "info";
+  HitlOptions hitl;   // --checkpoint-* flags (tools/cli_hitl.cc)
+  CostOptions costs;  // --pricing-file, budget and alert flags (tools/cli_cost.cc)
 };
 
 enum class OpenMode {
@@ -71,5 +73,7 @@ void AddLogCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddKeyCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddHitlCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 
 }  // namespace logbook::cli

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include "api/cost_routes.h"
+#include "api/hitl_routes.h"
 #include "api/keys.h"
 #include "api/server.h"
 #include "tools/cli_common.h"
@@ -95,6 +97,8 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       f->o.shutdown_grace = std::chrono::milliseconds(f->grace_ms);
       f->o.handle_signals = true;
       api::Server server(**engine, *keys, f->o);
+      api::AddHitlRoutes(server.router(), **engine);
+      api::AddCostRoutes(server.router(), **engine);
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,
                    server.port(), g.data_dir);

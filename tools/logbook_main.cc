@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   AddAdminCommands(app, g, &run);
   AddKeyCommands(app, g, &run);
   AddServeCommands(app, g, &run);
+  AddHitlCommands(app, g, &run);
+  AddCostCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);
