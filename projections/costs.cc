@@ -211,6 +211,7 @@ Status ApplyUsage(const Event& e, ViewTxn& txn) {
   one.tokens_out = p->tokens_out();
   one.usd_micros = p->usd_micros();
   one.latency_sum_ms = p->latency_ms();
+  one.latency_max_ms = p->latency_ms();
   one.latency[LatencyBucket(p->latency_ms())] = 1;
   const QuarterCount q{0, 1, one.successes, one.usd_micros};
   for (std::string_view tenant : {std::string_view(e.tenant), kAllTenants}) {
@@ -339,6 +340,7 @@ void UsageStats::Add(const UsageStats& o) {
   tokens_out += o.tokens_out;
   usd_micros += o.usd_micros;
   latency_sum_ms += o.latency_sum_ms;
+  latency_max_ms = std::max(latency_max_ms, o.latency_max_ms);
   for (size_t i = 0; i < kLatencyBuckets; ++i) latency[i] += o.latency[i];
 }
 
@@ -351,12 +353,12 @@ uint32_t UsageStats::LatencyPercentile(double q) const {
   uint64_t seen = 0;
   for (size_t i = 0; i < kLatencyBuckets; ++i) {
     seen += latency[i];
-    if (seen >= rank) return LatencyBucketUpper(i);
+    if (seen >= rank) return std::min(LatencyBucketUpper(i), latency_max_ms);
   }
-  return LatencyBucketUpper(kLatencyBuckets - 1);
+  return latency_max_ms;
 }
 
-// events successes tokens_in tokens_out zigzag(usd) latency_sum n (bucket count)*n
+// events successes tokens_in tokens_out zigzag(usd) latency_sum latency_max n (bucket count)*n
 std::string UsageStats::Encode() const {
   std::string v;
   PutVarint(&v, events);
@@ -365,6 +367,7 @@ std::string UsageStats::Encode() const {
   PutVarint(&v, tokens_out);
   PutVarint(&v, ZigZag(usd_micros));
   PutVarint(&v, latency_sum_ms);
+  PutVarint(&v, latency_max_ms);
   uint64_t n = 0;
   for (uint64_t c : latency) n += c != 0;
   PutVarint(&v, n);
@@ -378,13 +381,14 @@ std::string UsageStats::Encode() const {
 
 bool UsageStats::Decode(std::string_view v, UsageStats* out) {
   UsageStats s;
-  uint64_t usd = 0, n = 0;
+  uint64_t usd = 0, max = 0, n = 0;
   if (!GetVarint(&v, &s.events) || !GetVarint(&v, &s.successes) || !GetVarint(&v, &s.tokens_in) ||
       !GetVarint(&v, &s.tokens_out) || !GetVarint(&v, &usd) || !GetVarint(&v, &s.latency_sum_ms) ||
-      !GetVarint(&v, &n) || n > kLatencyBuckets) {
+      !GetVarint(&v, &max) || max > UINT32_MAX || !GetVarint(&v, &n) || n > kLatencyBuckets) {
     return false;
   }
   s.usd_micros = UnZigZag(usd);
+  s.latency_max_ms = static_cast<uint32_t>(max);
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t bucket = 0, count = 0;
     if (!GetVarint(&v, &bucket) || !GetVarint(&v, &count) || bucket >= kLatencyBuckets) return false;

@@ -63,11 +63,12 @@ struct UsageStats {
   uint64_t tokens_out = 0;
   int64_t usd_micros = 0;
   uint64_t latency_sum_ms = 0;
+  uint32_t latency_max_ms = 0;
   std::array<uint64_t, kLatencyBuckets> latency{};
 
   void Add(const UsageStats& o);
   // The smallest bucket bound with at least q of the events at or below it
-  // (q in (0, 1]); 0 without events.
+  // (q in (0, 1]), but never above the largest latency seen; 0 without events.
   uint32_t LatencyPercentile(double q) const;
   std::string Encode() const;
   static bool Decode(std::string_view v, UsageStats* out);
