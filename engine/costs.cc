@@ -86,6 +86,34 @@ bool Get(const nlohmann::json& j, const char* key, T* out, std::string* err) {
   return true;
 }
 
+// "2e-05" -> "0.00002", "1.5e+02" -> "150": scientific notation as a plain
+// decimal, digit for digit (no arithmetic); anything else is returned as is.
+std::string PlainDecimal(const std::string& text) {
+  const size_t e = text.find_first_of("eE");
+  if (e == std::string::npos) return text;
+  std::string mant = text.substr(0, e);
+  const std::string exp_text = text.substr(e + 1);
+  if (exp_text.empty() || exp_text.size() > 4) return text;
+  int exp = 0;
+  size_t i = (exp_text[0] == '+' || exp_text[0] == '-') ? 1 : 0;
+  if (i == exp_text.size()) return text;
+  for (; i < exp_text.size(); ++i) {
+    if (exp_text[i] < '0' || exp_text[i] > '9') return text;
+    exp = exp * 10 + (exp_text[i] - '0');
+  }
+  if (exp_text[0] == '-') exp = -exp;
+  const size_t dot = mant.find('.');
+  std::string digits = mant.substr(0, dot);
+  int point = static_cast<int>(digits.size());  // digits before the point
+  if (dot != std::string::npos) digits += mant.substr(dot + 1);
+  point += exp;
+  if (point <= 0) return "0." + std::string(static_cast<size_t>(-point), '0') + digits;
+  if (static_cast<size_t>(point) >= digits.size()) {
+    return digits + std::string(static_cast<size_t>(point) - digits.size(), '0');
+  }
+  return digits.substr(0, static_cast<size_t>(point)) + "." + digits.substr(static_cast<size_t>(point));
+}
+
 }  // namespace
 
 bool ParseUsd(std::string_view text, int64_t* micros) {
@@ -118,8 +146,8 @@ bool UsdFromJson(const nlohmann::json& j, int64_t* micros) {
     return true;
   }
   // A float goes through its shortest round-trip text, which is the decimal
-  // the sender wrote (0.15 -> "0.15"), then is parsed exactly.
-  if (j.is_number_float()) return ParseUsd(j.dump(), micros);
+  // the sender wrote (0.15 -> "0.15", 0.00002 -> "2e-05"), then is parsed exactly.
+  if (j.is_number_float()) return ParseUsd(PlainDecimal(j.dump()), micros);
   return false;
 }
 

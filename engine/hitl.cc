@@ -245,6 +245,7 @@ HitlResult Hitl::Decide(std::string_view id, const HitlAccess& access, bool appr
     if (st.status == CheckpointStatus::kPending && st.expires_at_us != 0 && now >= st.expires_at_us) {
       Result<uint64_t> lsn = ExpireIfDue(st, now);
       if (!lsn.ok() && !lsn.status().IsConflict()) return HitlResult::Error(lsn.status());
+      if (lsn.ok()) WaitForView(*lsn);
       continue;  // re-read: now expired (or decided by someone else)
     }
     if (st.status != CheckpointStatus::kPending) {

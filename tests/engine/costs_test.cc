@@ -91,6 +91,10 @@ TEST_SUITE("engine/costs") {
     CHECK(m == 2500000);
     CHECK(UsdFromJson(json::parse("10"), &m));
     CHECK(m == 10000000);
+    CHECK(UsdFromJson(json::parse("0.00002"), &m));  // printed by JSON libraries as 2e-05
+    CHECK(m == 20);
+    CHECK(UsdFromJson(json::parse("1.5e2"), &m));
+    CHECK(m == 150000000);
     CHECK(UsdFromJson(json("0.000001"), &m));
     CHECK(m == 1);
     CHECK_FALSE(UsdFromJson(json::parse("-0.5"), &m));

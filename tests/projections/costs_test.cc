@@ -53,7 +53,8 @@ struct Folder {
   }
   UsageStats Total(const std::string& tenant, int64_t from, int64_t to) {
     UsageStats t;
-    for (const auto& m : CostsProjection::Usage(txn, tenant, from, to).value()) t.Add(m.stats);
+    const std::vector<ModelUsage> usage = CostsProjection::Usage(txn, tenant, from, to).value();
+    for (const auto& m : usage) t.Add(m.stats);
     return t;
   }
 };
