@@ -40,6 +40,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     // Recovery: checkpoints whose deadline passed while no engine ran expire now.
     Result<size_t> expired = engine->hitl_->ExpireDue();
     if (!expired.ok()) return expired.status();
+    if (*expired > 0) {
+      s = engine->WaitForViews(engine->log_->LastLsn(), std::chrono::seconds(60));
+      if (!s.ok()) return s;
+    }
     if (options.run_projector_thread) engine->hitl_->Start();
   }
   return engine;
