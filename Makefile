@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DATA_DIR ?= ./logbook-data
 
-.PHONY: all setup build test test-fast asan demo serve bench bench-http format clean
+.PHONY: all setup build test test-fast asan demo serve bench bench-http bench-costs format clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench: build
 
 bench-http: build
 	$(BUILD)/http_bench
+
+# Cost summary/alerts latency over 10 M usage events, and checkpoint approvals
+# over HTTP; ARGS="--quick" or ARGS="--events 1000000" for shorter runs.
+bench-costs: build
+	$(BUILD)/cost_bench $(ARGS)
 
 format:
 	cmake --build $(BUILD) --target format
