@@ -13,7 +13,8 @@
 //      priced with the built-in pricing table; 1% of calls fail. Payloads are
 //      built as FlatBuffers directly (the JSON path is not what is measured).
 //      Then the bench waits until the projector has folded every event into
-//      the views.
+//      the views, and until RocksDB has no flush or compaction running or
+//      pending (a settled store, as on a server that has been up a while).
 //   2. In-process queries, as the route handlers make them (Costs::Summary /
 //      Costs::Alerts plus serializing the JSON): --queries each (default
 //      2,000) of summary 24h, 7d, 30d, the all-tenant summary 30d, and alerts
@@ -39,6 +40,7 @@
 // exit unless given.
 
 #include <flatbuffers/flatbuffers.h>
+#include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -177,6 +179,24 @@ struct Row {
   Latency lat;
 };
 
+// Waits (up to 10 minutes) until RocksDB runs no flush or compaction and has
+// none pending, so that the queries are measured against a settled store, as
+// a server that has been up a while would be. Returns the seconds waited.
+double WaitForQuietStore(Engine& engine) {
+  const auto t0 = Clock::now();
+  rocksdb::DB* db = engine.log().db();
+  while (Clock::now() - t0 < std::chrono::minutes(10)) {
+    uint64_t busy = 0, v = 0;
+    for (const char* p : {"rocksdb.num-running-compactions", "rocksdb.num-running-flushes",
+                          "rocksdb.compaction-pending", "rocksdb.mem-table-flush-pending"}) {
+      if (db->GetIntProperty(p, &v)) busy += v;
+    }
+    if (busy == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 // The machine's 1-minute load average: context for the latencies (the bench
 // shares its cores with whatever else runs).
 std::string LoadAverage() {
@@ -271,6 +291,9 @@ int main(int argc, char** argv) {
   std::printf("  appended %s events in %s s (%s events/s, durable); views caught up %s s later\n",
               Grouped(static_cast<double>(f.events)).c_str(), Fixed(load_s, 1).c_str(),
               Grouped(static_cast<double>(f.events) / load_s).c_str(), Fixed(fold_s, 1).c_str());
+  Progress("waiting for RocksDB flushes and compactions to finish");
+  const double quiet_s = WaitForQuietStore(*engine);
+  std::printf("  RocksDB idle %s s later\n", Fixed(quiet_s, 1).c_str());
 
   std::mt19937_64 rng(42);
   auto tenant = [&] { return TenantName(rng() % f.tenants); };

@@ -15,7 +15,7 @@ namespace {
 __extension__ typedef unsigned __int128 u128;  // exact products of tokens and prices
 
 constexpr int64_t kMicrosPerUsd = 1000000;
-constexpr int64_t kMaxUsdMicros = 1000000000000000000LL;  // 1e12 dollars
+constexpr int64_t kMaxUsdMicros = 1000000000000000LL;  // a billion dollars: far above any call or budget
 constexpr uint64_t kMaxTokens = 1000000000000ULL;          // 1e12 per call
 constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxTextBytes = 4096;
@@ -650,7 +650,7 @@ Result<BudgetCheckResult> Costs::Check(const std::string& tenant, int64_t projec
   if (tenant.empty()) return Status::InvalidArgument("a budget check needs a tenant");
   if (Status s = ValidateTenantName(tenant); !s.ok()) return s;
   if (projected < 0 || projected > kMaxUsdMicros) {
-    return Status::InvalidArgument("projected cost must be 0..1e12 dollars");
+    return Status::InvalidArgument("projected cost must be 0..1e9 dollars");
   }
   const int64_t now = engine_.Now();
   auto r = NewRocksViewReader(engine_.log().db(), engine_.log().views_cf(), CostsProjection::kName);

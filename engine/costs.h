@@ -32,7 +32,7 @@ class Engine;
 struct EventInput;
 
 // "12", "0.15", "1.234567" (dollars; at most 6 decimals; no sign, exponent
-// or spaces) -> micro-dollars, exactly. False otherwise or beyond 1e12 dollars.
+// or spaces; at most 12 integer digits) -> micro-dollars, exactly. False otherwise.
 bool ParseUsd(std::string_view text, int64_t* micros);
 // The same for a JSON number or string; a number goes through its shortest
 // decimal form, so 0.15 is 150000 exactly.

@@ -440,7 +440,7 @@ nlohmann::json CheckpointJson(const CheckpointState& st, int64_t now_us) {
       {"reason", st.status == CheckpointStatus::kRejected ? nlohmann::json(st.reason) : nullptr},
   };
   if (pending && st.expires_at_us != 0) {
-    j["expires_in_seconds"] = std::max<int64_t>(0, (st.expires_at_us - now_us) / 1000000);
+    j["expires_in_seconds"] = st.expires_at_us > now_us ? (st.expires_at_us - now_us) / 1000000 : 0;
   }
   return j;
 }

@@ -43,6 +43,14 @@ bool GetVarint(std::string_view* in, uint64_t* v) {
 uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
+// Spend sums saturate instead of overflowing: a usage appended around the
+// API may carry any amount.
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 uint64_t Inv(int64_t ts) { return UINT64_MAX - static_cast<uint64_t>(std::max<int64_t>(ts, 0)); }
 
 // ---- calendar (Howard Hinnant's civil-date algorithms, proleptic Gregorian)
@@ -139,7 +147,7 @@ Status AddSpend(ViewTxn& txn, const std::string& key, int64_t usd) {
   Result<int64_t> cur = GetSpend(txn, key);
   if (!cur.ok()) return cur.status();
   std::string v;
-  PutVarint(&v, ZigZag(*cur + usd));
+  PutVarint(&v, ZigZag(SatAdd(*cur, usd)));
   txn.Put(key, v);
   return Status::OK();
 }
@@ -165,7 +173,7 @@ Status AddQuarter(ViewTxn& txn, const std::string& key, const QuarterCount& add)
   }
   q.events += add.events;
   q.successes += add.successes;
-  q.usd_micros += add.usd_micros;
+  q.usd_micros = SatAdd(q.usd_micros, add.usd_micros);
   txn.Put(key, EncodeQuarter(q));
   return Status::OK();
 }
@@ -209,7 +217,7 @@ Status ApplyUsage(const Event& e, ViewTxn& txn) {
   one.successes = p->success() ? 1 : 0;
   one.tokens_in = p->tokens_in();
   one.tokens_out = p->tokens_out();
-  one.usd_micros = p->usd_micros();
+  one.usd_micros = std::max<int64_t>(p->usd_micros(), 0);
   one.latency_sum_ms = p->latency_ms();
   one.latency_max_ms = p->latency_ms();
   one.latency[LatencyBucket(p->latency_ms())] = 1;
@@ -338,7 +346,7 @@ void UsageStats::Add(const UsageStats& o) {
   successes += o.successes;
   tokens_in += o.tokens_in;
   tokens_out += o.tokens_out;
-  usd_micros += o.usd_micros;
+  usd_micros = SatAdd(usd_micros, o.usd_micros);
   latency_sum_ms += o.latency_sum_ms;
   latency_max_ms = std::max(latency_max_ms, o.latency_max_ms);
   for (size_t i = 0; i < kLatencyBuckets; ++i) latency[i] += o.latency[i];
@@ -415,6 +423,8 @@ Status CostsProjection::Apply(const Event& e, ViewTxn& txn) {
 Result<std::vector<ModelUsage>> CostsProjection::Usage(ViewReader& r, std::string_view tenant,
                                                        int64_t from_us, int64_t to_us) {
   std::map<std::pair<std::string, std::string>, UsageStats> acc;
+  from_us = std::max<int64_t>(from_us, 0);
+  to_us = std::max<int64_t>(to_us, 0);
   const int64_t first_day = DayStart(from_us) == from_us ? from_us : DayStart(from_us) + kMicrosPerDay;
   const int64_t last_day = DayStart(to_us);
   Status s;
