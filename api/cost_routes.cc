@@ -40,7 +40,8 @@ bool MoneyField(const nlohmann::json& j, const char* micros_key, const char* usd
   }
   if (j.contains(micros_key)) {
     if (!j[micros_key].is_number_integer() || j[micros_key].get<int64_t>() < 0) {
-      *err = Response::Error(400, "bad_request", std::string(micros_key) + " must be a non-negative integer");
+      *err = Response::Error(400, "bad_request",
+                             std::string(micros_key) + " must be a non-negative integer");
       return false;
     }
     *out = j[micros_key].get<int64_t>();
@@ -82,7 +83,8 @@ bool ParseUsageBody(const Request& req, std::string* tenant, std::vector<UsageIn
     }
     if (r.contains("tenant_id")) {
       if (!r["tenant_id"].is_string() || (!named.empty() && r["tenant_id"] != named)) {
-        *err = Response::Error(400, "bad_request", where + "every record must be for the same tenant_id");
+        *err = Response::Error(400, "bad_request",
+                               where + "every record must be for the same tenant_id");
         return false;
       }
       named = r["tenant_id"].get<std::string>();
@@ -97,7 +99,8 @@ bool ParseUsageBody(const Request& req, std::string* tenant, std::vector<UsageIn
   }
   if (!ResolveTenant(req.caller, named, tenant, err)) return false;
   if (tenant->empty()) {
-    *err = Response::Error(400, "tenant_required", "usage needs a tenant: tenant_id or X-Tenant-ID");
+    *err =
+        Response::Error(400, "tenant_required", "usage needs a tenant: tenant_id or X-Tenant-ID");
     return false;
   }
   return true;
@@ -157,7 +160,8 @@ void AddCostRoutes(Router& router, Engine& engine) {
     std::string tenant;
     size_t limit = 0;
     Response err;
-    if (!QueryTenant(req, &tenant, &err) || !QueryLimit(req, kDefaultEvents, kMaxEvents, &limit, &err) ||
+    if (!QueryTenant(req, &tenant, &err) ||
+        !QueryLimit(req, kDefaultEvents, kMaxEvents, &limit, &err) ||
         !WaitForMinLsn(*e, req, &err)) {
       return reply(err);
     }
@@ -166,7 +170,8 @@ void AddCostRoutes(Router& router, Engine& engine) {
     }
     Result<nlohmann::json> events = e->costs().Events(tenant, limit);
     if (!events.ok()) return reply(Response::FromStatus(events.status()));
-    reply(Response::Json(200, {{"tenant_id", tenant}, {"count", events->size()}, {"events", *events}}));
+    reply(Response::Json(200,
+                         {{"tenant_id", tenant}, {"count", events->size()}, {"events", *events}}));
   });
 
   router.Add("GET", "/api/v1/ops/costs/alerts", Role::kViewer, [e](Request& req, Reply reply) {
@@ -183,22 +188,24 @@ void AddCostRoutes(Router& router, Engine& engine) {
   });
 
   router.Add("GET", "/api/v1/ops/costs/pricing", Role::kViewer, [e](Request&, Reply reply) {
-    reply(Response::Json(200, {{"pricing", e->costs().pricing().ToJson()},
-                               {"unit", "USD per 1M tokens"}}));
+    reply(Response::Json(
+        200, {{"pricing", e->costs().pricing().ToJson()}, {"unit", "USD per 1M tokens"}}));
   });
 
   router.Add("POST", "/api/v1/ops/budget/check", Role::kOperator, [e](Request& req, Reply reply) {
     nlohmann::json j;
     Response err;
     if (!ParseJsonObject(req.body, &j, &err) ||
-        !OnlyFields(j, {"tenant_id", "projected_usd_micros", "projected_usd", "request_id", "workflow"},
-                    &err)) {
+        !OnlyFields(
+            j, {"tenant_id", "projected_usd_micros", "projected_usd", "request_id", "workflow"},
+            &err)) {
       return reply(err);
     }
     std::string named, request_id, workflow, tenant;
     int64_t projected = 0;
     bool present = false;
-    if (!StringField(j, "tenant_id", &named, &err) || !StringField(j, "request_id", &request_id, &err) ||
+    if (!StringField(j, "tenant_id", &named, &err) ||
+        !StringField(j, "request_id", &request_id, &err) ||
         !StringField(j, "workflow", &workflow, &err) ||
         !MoneyField(j, "projected_usd_micros", "projected_usd", &projected, &present, &err) ||
         !ResolveTenant(req.caller, named, &tenant, &err)) {
@@ -249,8 +256,9 @@ void AddCostRoutes(Router& router, Engine& engine) {
     nlohmann::json j;
     Response err;
     if (!ParseJsonObject(req.body, &j, &err) ||
-        !OnlyFields(j, {"scope", "tenant_id", "daily_usd_micros", "daily_usd", "monthly_usd_micros",
-                        "monthly_usd", "soft_threshold", "hard_threshold", "by"},
+        !OnlyFields(j,
+                    {"scope", "tenant_id", "daily_usd_micros", "daily_usd", "monthly_usd_micros",
+                     "monthly_usd", "soft_threshold", "hard_threshold", "by"},
                     &err)) {
       return reply(err);
     }
@@ -262,11 +270,13 @@ void AddCostRoutes(Router& router, Engine& engine) {
     if (!StringField(j, "scope", &scope, &err) || !StringField(j, "tenant_id", &named, &err) ||
         !StringField(j, "by", &b.by, &err) ||
         !MoneyField(j, "daily_usd_micros", "daily_usd", &b.daily_usd_micros, &daily, &err) ||
-        !MoneyField(j, "monthly_usd_micros", "monthly_usd", &b.monthly_usd_micros, &monthly, &err)) {
+        !MoneyField(j, "monthly_usd_micros", "monthly_usd", &b.monthly_usd_micros, &monthly,
+                    &err)) {
       return reply(err);
     }
-    for (const auto& [key, dst] : {std::pair<const char*, double*>{"soft_threshold", &b.soft_threshold},
-                                   std::pair<const char*, double*>{"hard_threshold", &b.hard_threshold}}) {
+    for (const auto& [key, dst] :
+         {std::pair<const char*, double*>{"soft_threshold", &b.soft_threshold},
+          std::pair<const char*, double*>{"hard_threshold", &b.hard_threshold}}) {
       if (!j.contains(key)) continue;
       if (!j[key].is_number()) {
         return reply(Response::Error(400, "bad_request", std::string(key) + " must be a number"));
@@ -275,7 +285,8 @@ void AddCostRoutes(Router& router, Engine& engine) {
     }
     if (scope == "global") {
       if (!req.caller.key_tenant.empty()) {
-        return reply(Response::Error(403, "forbidden", "the global budget needs an all-tenant admin key"));
+        return reply(
+            Response::Error(403, "forbidden", "the global budget needs an all-tenant admin key"));
       }
       if (!named.empty()) {
         return reply(Response::Error(400, "bad_request", "a global budget has no tenant_id"));
@@ -288,13 +299,14 @@ void AddCostRoutes(Router& router, Engine& engine) {
     Actor actor{req.caller.key_id, req.caller.role};
     Result<AppendResult> r = e->costs().SetBudget(scope, tenant, b, actor);
     if (!r.ok()) return reply(Response::FromStatus(r.status()));
-    reply(Response::Json(201, {{"scope", scope},
-                               {"tenant_id", scope == "global" ? nlohmann::json(nullptr) : nlohmann::json(tenant)},
-                               {"daily_usd_micros", b.daily_usd_micros},
-                               {"monthly_usd_micros", b.monthly_usd_micros},
-                               {"soft_threshold", b.soft_threshold},
-                               {"hard_threshold", b.hard_threshold},
-                               {"lsn", r->last_lsn}}));
+    reply(Response::Json(
+        201, {{"scope", scope},
+              {"tenant_id", scope == "global" ? nlohmann::json(nullptr) : nlohmann::json(tenant)},
+              {"daily_usd_micros", b.daily_usd_micros},
+              {"monthly_usd_micros", b.monthly_usd_micros},
+              {"soft_threshold", b.soft_threshold},
+              {"hard_threshold", b.hard_threshold},
+              {"lsn", r->last_lsn}}));
   });
 }
 

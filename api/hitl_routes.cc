@@ -19,19 +19,24 @@ Response FromHitl(const HitlResult& r, Engine& engine, int ok_status = 200) {
       if (r.lsn != 0) j["lsn"] = r.lsn;
       return Response::Json(r.deduplicated ? 200 : ok_status, j);
     }
-    case HitlCode::kNotFound: return Response::Error(404, "not_found", r.message);
-    case HitlCode::kTenantRequired: return Response::Error(400, "tenant_required", r.message);
-    case HitlCode::kForbidden: return Response::Error(403, "forbidden", r.message);
-    case HitlCode::kInvalid: return Response::Error(422, "invalid_argument", r.message);
-    case HitlCode::kExists: return Response::Error(409, "checkpoint_exists", r.message);
+    case HitlCode::kNotFound:
+      return Response::Error(404, "not_found", r.message);
+    case HitlCode::kTenantRequired:
+      return Response::Error(400, "tenant_required", r.message);
+    case HitlCode::kForbidden:
+      return Response::Error(403, "forbidden", r.message);
+    case HitlCode::kInvalid:
+      return Response::Error(422, "invalid_argument", r.message);
+    case HitlCode::kExists:
+      return Response::Error(409, "checkpoint_exists", r.message);
     case HitlCode::kNotPending: {
       const std::string status(CheckpointStatusName(r.state.status));
-      return Response::Json(409, {{"error",
-                                   {{"code", "checkpoint_" + status},
-                                    {"message", r.message},
-                                    {"status", status}}}});
+      return Response::Json(
+          409, {{"error",
+                 {{"code", "checkpoint_" + status}, {"message", r.message}, {"status", status}}}});
     }
-    case HitlCode::kError: return Response::FromStatus(r.status);
+    case HitlCode::kError:
+      return Response::FromStatus(r.status);
   }
   return Response::Error(500, "internal", r.message);
 }
@@ -40,9 +45,10 @@ Response FromHitl(const HitlResult& r, Engine& engine, int ok_status = 200) {
 bool ParseCreate(const Request& req, CheckpointSpec* spec, Response* err) {
   nlohmann::json j;
   if (!ParseJsonObject(req.body, &j, err) ||
-      !OnlyFields(j, {"checkpoint_id", "tenant_id", "dag_run_id", "thread_id", "prompt",
-                      "required_role", "source_ids", "candidate_source_ids", "expires_at",
-                      "expires_at_us", "ttl_seconds", "context", "by"},
+      !OnlyFields(j,
+                  {"checkpoint_id", "tenant_id", "dag_run_id", "thread_id", "prompt",
+                   "required_role", "source_ids", "candidate_source_ids", "expires_at",
+                   "expires_at_us", "ttl_seconds", "context", "by"},
                   err)) {
     return false;
   }
@@ -59,7 +65,8 @@ bool ParseCreate(const Request& req, CheckpointSpec* spec, Response* err) {
   }
   if (j.contains("candidate_source_ids")) {
     if (j.contains("source_ids")) {
-      *err = Response::Error(400, "bad_request", "send source_ids or candidate_source_ids, not both");
+      *err =
+          Response::Error(400, "bad_request", "send source_ids or candidate_source_ids, not both");
       return false;
     }
     if (!StringsField(j, "candidate_source_ids", &spec->source_ids, err)) return false;
@@ -86,13 +93,15 @@ bool ParseCreate(const Request& req, CheckpointSpec* spec, Response* err) {
     ++deadlines;
     if (!j["ttl_seconds"].is_number_unsigned() || j["ttl_seconds"].get<uint64_t>() == 0 ||
         j["ttl_seconds"].get<uint64_t>() > 100ULL * 365 * 86400) {
-      *err = Response::Error(400, "bad_request", "ttl_seconds must be a positive number of seconds");
+      *err =
+          Response::Error(400, "bad_request", "ttl_seconds must be a positive number of seconds");
       return false;
     }
     spec->ttl_us = j["ttl_seconds"].get<int64_t>() * 1000000;
   }
   if (deadlines > 1) {
-    *err = Response::Error(400, "bad_request", "send one of expires_at, expires_at_us, ttl_seconds");
+    *err =
+        Response::Error(400, "bad_request", "send one of expires_at, expires_at_us, ttl_seconds");
     return false;
   }
   if (j.contains("context") && !j["context"].is_null()) {
@@ -170,38 +179,40 @@ void AddHitlRoutes(Router& router, Engine& engine) {
                reply(FromHitl(e->hitl().Create(spec, actor), *e, 201));
              });
 
-  router.Add("GET", "/api/v1/copilot/hitl/checkpoints", Role::kViewer,
-             [e](Request& req, Reply reply) {
-               Response err;
-               size_t limit = 0;
-               if (!QueryLimit(req, kDefaultList, kMaxList, &limit, &err) ||
-                   !WaitForMinLsn(*e, req, &err)) {
-                 return reply(err);
-               }
-               std::optional<CheckpointStatus> status;
-               if (auto it = req.query.find("status"); it != req.query.end() && !it->second.empty()) {
-                 CheckpointStatus s;
-                 if (!ParseCheckpointStatus(it->second, &s)) {
-                   return reply(Response::Error(
-                       400, "bad_request", "status must be pending, approved, rejected or expired"));
-                 }
-                 status = s;
-               }
-               if (req.caller.tenant.empty()) {
-                 return reply(Response::Error(400, "tenant_required",
-                                              "X-Tenant-ID is required to list checkpoints"));
-               }
-               Result<std::vector<CheckpointState>> list = e->hitl().List(std::optional<std::string>(req.caller.tenant), status, limit);
-               if (!list.ok()) return reply(Response::FromStatus(list.status()));
-               const int64_t now = e->Now();
-               nlohmann::json items = nlohmann::json::array();
-               for (const auto& st : *list) items.push_back(CheckpointJson(st, now));
-               reply(Response::Json(200, {{"tenant_id", req.caller.tenant},
-                                          {"status", status ? nlohmann::json(std::string(CheckpointStatusName(*status)))
-                                                            : nlohmann::json(nullptr)},
-                                          {"count", items.size()},
-                                          {"checkpoints", std::move(items)}}));
-             });
+  router.Add(
+      "GET", "/api/v1/copilot/hitl/checkpoints", Role::kViewer, [e](Request& req, Reply reply) {
+        Response err;
+        size_t limit = 0;
+        if (!QueryLimit(req, kDefaultList, kMaxList, &limit, &err) ||
+            !WaitForMinLsn(*e, req, &err)) {
+          return reply(err);
+        }
+        std::optional<CheckpointStatus> status;
+        if (auto it = req.query.find("status"); it != req.query.end() && !it->second.empty()) {
+          CheckpointStatus s;
+          if (!ParseCheckpointStatus(it->second, &s)) {
+            return reply(Response::Error(400, "bad_request",
+                                         "status must be pending, approved, rejected or expired"));
+          }
+          status = s;
+        }
+        if (req.caller.tenant.empty()) {
+          return reply(Response::Error(400, "tenant_required",
+                                       "X-Tenant-ID is required to list checkpoints"));
+        }
+        Result<std::vector<CheckpointState>> list =
+            e->hitl().List(std::optional<std::string>(req.caller.tenant), status, limit);
+        if (!list.ok()) return reply(Response::FromStatus(list.status()));
+        const int64_t now = e->Now();
+        nlohmann::json items = nlohmann::json::array();
+        for (const auto& st : *list) items.push_back(CheckpointJson(st, now));
+        reply(Response::Json(
+            200, {{"tenant_id", req.caller.tenant},
+                  {"status", status ? nlohmann::json(std::string(CheckpointStatusName(*status)))
+                                    : nlohmann::json(nullptr)},
+                  {"count", items.size()},
+                  {"checkpoints", std::move(items)}}));
+      });
 
   router.Add("GET", "/api/v1/copilot/hitl/checkpoints/{id}", Role::kViewer,
              [e](Request& req, Reply reply) {
@@ -216,24 +227,27 @@ void AddHitlRoutes(Router& router, Engine& engine) {
       Response err;
       if (!ParseDecision(req, true, id_in_body, &d, &err)) return reply(err);
       if (id_in_body && !d.has_approved) {
-        return reply(Response::Error(400, "bad_request", "approved_source_ids must be an array of strings"));
+        return reply(
+            Response::Error(400, "bad_request", "approved_source_ids must be an array of strings"));
       }
       Actor actor{req.caller.key_id, req.caller.role};
-      reply(FromHitl(e->hitl().Approve(d.id, AccessOf(req.caller), d.approved, d.data_json, d.by, actor),
-                     *e));
+      reply(FromHitl(
+          e->hitl().Approve(d.id, AccessOf(req.caller), d.approved, d.data_json, d.by, actor), *e));
     };
   };
   router.Add("POST", "/api/v1/copilot/validation-response", Role::kViewer, approve(true));
-  router.Add("POST", "/api/v1/copilot/hitl/checkpoints/{id}/approve", Role::kViewer, approve(false));
+  router.Add("POST", "/api/v1/copilot/hitl/checkpoints/{id}/approve", Role::kViewer,
+             approve(false));
 
-  router.Add("POST", "/api/v1/copilot/hitl/checkpoints/{id}/reject", Role::kViewer,
-             [e](Request& req, Reply reply) {
-               DecisionBody d;
-               Response err;
-               if (!ParseDecision(req, false, false, &d, &err)) return reply(err);
-               Actor actor{req.caller.key_id, req.caller.role};
-               reply(FromHitl(e->hitl().Reject(d.id, AccessOf(req.caller), d.reason, d.by, actor), *e));
-             });
+  router.Add(
+      "POST", "/api/v1/copilot/hitl/checkpoints/{id}/reject", Role::kViewer,
+      [e](Request& req, Reply reply) {
+        DecisionBody d;
+        Response err;
+        if (!ParseDecision(req, false, false, &d, &err)) return reply(err);
+        Actor actor{req.caller.key_id, req.caller.role};
+        reply(FromHitl(e->hitl().Reject(d.id, AccessOf(req.caller), d.reason, d.by, actor), *e));
+      });
 
   router.Add("GET", "/api/v1/copilot/hitl/audit", Role::kViewer, [e](Request& req, Reply reply) {
     Response err;
@@ -268,8 +282,9 @@ void AddHitlRoutes(Router& router, Engine& engine) {
       if (a.action == "rejected") j["reason"] = a.reason;
       items.push_back(std::move(j));
     }
-    reply(Response::Json(200, {{"tenant_id", tenant ? nlohmann::json(*tenant) : nlohmann::json(nullptr)},
-                               {"entries", std::move(items)}}));
+    reply(Response::Json(200,
+                         {{"tenant_id", tenant ? nlohmann::json(*tenant) : nlohmann::json(nullptr)},
+                          {"entries", std::move(items)}}));
   });
 }
 

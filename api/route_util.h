@@ -3,10 +3,9 @@
 // bodies, paging, tenant resolution and read-your-writes. Beast-free.
 
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "api/http.h"
 #include "engine/engine.h"

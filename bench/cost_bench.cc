@@ -78,7 +78,8 @@ constexpr const char* kHelp =
     "  --dir PATH            keep the data directory here (default: a temp dir, removed)\n";
 
 struct Flags {
-  size_t events = 10000000, tenants = 1000, days = 30, batch = 1000, queries = 2000, approvals = 500;
+  size_t events = 10000000, tenants = 1000, days = 30, batch = 1000, queries = 2000,
+         approvals = 500;
   bool events_set = false, tenants_set = false, queries_set = false, approvals_set = false;
   std::string dir;
 };
@@ -98,14 +99,15 @@ std::string TenantName(size_t i) {
   return buf;
 }
 
-std::string UsagePayload(flatbuffers::FlatBufferBuilder& fbb, const std::string& tenant, const Model& m,
-                         uint64_t in, uint64_t out, int64_t usd, uint32_t latency, bool ok,
-                         int64_t at) {
+std::string UsagePayload(flatbuffers::FlatBufferBuilder& fbb, const std::string& tenant,
+                         const Model& m, uint64_t in, uint64_t out, int64_t usd, uint32_t latency,
+                         bool ok, int64_t at) {
   fbb.Clear();
   auto t = fbb.CreateString(tenant);
   auto p = fbb.CreateString(m.provider);
   auto md = fbb.CreateString(m.model);
-  auto k = fbb.CreateString(std::string_view(m.model).starts_with("text-embedding") ? "embedding" : "chat");
+  auto k = fbb.CreateString(std::string_view(m.model).starts_with("text-embedding") ? "embedding"
+                                                                                    : "chat");
   auto err = fbb.CreateString(ok ? "" : "rate_limit");
   auto src = fbb.CreateString("pricing");
   fb::UsageRecordedBuilder b(fbb);
@@ -153,7 +155,8 @@ bool Load(Engine& engine, const Flags& f, int64_t now, std::string* error) {
             const Model& m = kModels[rng() % 4];
             const uint64_t in = 50 + rng() % 2000, out = m.model[0] == 't' ? 0 : 20 + rng() % 800;
             const int64_t usd = PricingTable::Cost(*pricing.Find(m.provider, m.model), in, out);
-            const int64_t at = now - span + static_cast<int64_t>(done) * span / static_cast<int64_t>(per_tenant);
+            const int64_t at =
+                now - span + static_cast<int64_t>(done) * span / static_cast<int64_t>(per_tenant);
             req.events[i].type = static_cast<uint16_t>(fb::EventType::UsageRecorded);
             req.events[i].payload =
                 UsagePayload(fbb, tenant, m, in, out, usd, static_cast<uint32_t>(latency(rng)),
@@ -207,7 +210,8 @@ std::string LoadAverage() {
 void PrintRows(const std::vector<Row>& rows) {
   std::printf("  %-38s %8s %10s %10s %10s\n", "case", "calls", "p50", "p99", "max");
   for (const Row& r : rows) {
-    std::printf("  %-38s %8s %10s %10s %10s\n", r.name.c_str(), Grouped(static_cast<double>(r.n)).c_str(),
+    std::printf("  %-38s %8s %10s %10s %10s\n", r.name.c_str(),
+                Grouped(static_cast<double>(r.n)).c_str(),
                 PadLeft(Fixed(r.lat.p50_us / 1000.0, 3) + " ms", 10).c_str(),
                 PadLeft(Fixed(r.lat.p99_us / 1000.0, 3) + " ms", 10).c_str(),
                 PadLeft(Fixed(r.lat.max_us / 1000.0, 3) + " ms", 10).c_str());
@@ -243,14 +247,14 @@ int main(int argc, char** argv) {
                      },
                      "needs a positive number"};
   };
-  const int rc = ParseArgs(argc, argv, kProg, kHelp, QuickSeconds::kKeepExplicit, &common,
-                           {size_flag("--events", &f.events, &f.events_set, 1),
-                            size_flag("--tenants", &f.tenants, &f.tenants_set, 1),
-                            size_flag("--days", &f.days, nullptr, 1),
-                            size_flag("--batch", &f.batch, nullptr, 1),
-                            size_flag("--queries", &f.queries, &f.queries_set, 1),
-                            size_flag("--approvals", &f.approvals, &f.approvals_set, 1),
-                            PathFlag("--dir", "--dir needs a path", &f.dir)});
+  const int rc = ParseArgs(
+      argc, argv, kProg, kHelp, QuickSeconds::kKeepExplicit, &common,
+      {size_flag("--events", &f.events, &f.events_set, 1),
+       size_flag("--tenants", &f.tenants, &f.tenants_set, 1),
+       size_flag("--days", &f.days, nullptr, 1), size_flag("--batch", &f.batch, nullptr, 1),
+       size_flag("--queries", &f.queries, &f.queries_set, 1),
+       size_flag("--approvals", &f.approvals, &f.approvals_set, 1),
+       PathFlag("--dir", "--dir needs a path", &f.dir)});
   if (rc != 0) return rc < 0 ? 0 : rc;
   spdlog::set_level(spdlog::level::warn);  // no access log lines among the tables
   if (common.quick) {
@@ -274,11 +278,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<Engine> engine = std::move(opened).value();
   const int64_t now = engine->Now();
 
-  std::printf("cost_bench: %s usage events, %s tenants, %zu days, %zu events per append; "
-              "%u cores, load average %s\n",
-              Grouped(static_cast<double>(f.events)).c_str(),
-              Grouped(static_cast<double>(f.tenants)).c_str(), f.days, f.batch,
-              std::thread::hardware_concurrency(), LoadAverage().c_str());
+  std::printf(
+      "cost_bench: %s usage events, %s tenants, %zu days, %zu events per append; "
+      "%u cores, load average %s\n",
+      Grouped(static_cast<double>(f.events)).c_str(),
+      Grouped(static_cast<double>(f.tenants)).c_str(), f.days, f.batch,
+      std::thread::hardware_concurrency(), LoadAverage().c_str());
   PrintSection("load");
   Progress("load");
   const auto l0 = Clock::now();
@@ -306,7 +311,8 @@ int main(int argc, char** argv) {
   // Every query must find the tenant's usage: a wrong answer is an error, not a fast one.
   auto summary = [&](int64_t hours, bool all) {
     return [&, hours, all](size_t, std::string* err) {
-      Result<nlohmann::json> j = engine->costs().Summary(all ? std::string(kAllTenants) : tenant(), hours);
+      Result<nlohmann::json> j =
+          engine->costs().Summary(all ? std::string(kAllTenants) : tenant(), hours);
       if (!j.ok()) {
         *err = j.status().ToString();
         return false;
@@ -323,13 +329,14 @@ int main(int argc, char** argv) {
       !add(Measure("summary 7d", f.queries, summary(7 * 24, false), &error)) ||
       !add(Measure("summary 30d", f.queries, summary(30 * 24, false), &error)) ||
       !add(Measure("summary 30d, all tenants", f.queries, summary(30 * 24, true), &error)) ||
-      !add(Measure("alerts 24h (168 h baseline)", f.queries,
-                   [&](size_t, std::string* err) {
-                     Result<nlohmann::json> j = engine->costs().Alerts(tenant(), 24);
-                     if (!j.ok()) *err = j.status().ToString();
-                     return j.ok() && !j->dump().empty();
-                   },
-                   &error))) {
+      !add(Measure(
+          "alerts 24h (168 h baseline)", f.queries,
+          [&](size_t, std::string* err) {
+            Result<nlohmann::json> j = engine->costs().Alerts(tenant(), 24);
+            if (!j.ok()) *err = j.status().ToString();
+            return j.ok() && !j->dump().empty();
+          },
+          &error))) {
     return Failed(kProg, "in-process queries", error);
   }
   PrintRows(rows);
@@ -344,20 +351,24 @@ int main(int argc, char** argv) {
   api::Server server(*engine, *keys, so);
   api::AddHitlRoutes(server.router(), *engine);
   api::AddCostRoutes(server.router(), *engine);
-  if (Status st = server.Start(); !st.ok()) return Failed(kProg, "starting the server", st.ToString());
+  if (Status st = server.Start(); !st.ok())
+    return Failed(kProg, "starting the server", st.ToString());
   test::HttpClient client(server.port());
   const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + *key}};
   auto get = [&](const std::string& path) {
     return [&, path](size_t, std::string* err) {
       test::HttpResult r = client.Send("GET", path + "&tenant_id=" + tenant(), "", auth);
-      if (r.status != 200) *err = "GET " + path + ": " + std::to_string(r.status) + " " + r.body + r.error;
+      if (r.status != 200)
+        *err = "GET " + path + ": " + std::to_string(r.status) + " " + r.body + r.error;
       return r.status == 200;
     };
   };
   rows.clear();
   PrintSection("over HTTP (one keep-alive connection)");
-  if (!add(Measure("GET summary 30d", f.queries, get("/api/v1/ops/costs/summary?window=30d"), &error)) ||
-      !add(Measure("GET alerts 24h", f.queries, get("/api/v1/ops/costs/alerts?window=24h"), &error))) {
+  if (!add(Measure("GET summary 30d", f.queries, get("/api/v1/ops/costs/summary?window=30d"),
+                   &error)) ||
+      !add(Measure("GET alerts 24h", f.queries, get("/api/v1/ops/costs/alerts?window=24h"),
+                   &error))) {
     return Failed(kProg, "HTTP queries", error);
   }
   // Approvals: create untimed, approve timed.
@@ -372,17 +383,19 @@ int main(int argc, char** argv) {
     if (!c.ok()) return Failed(kProg, "creating checkpoints", c.message);
     ids.push_back(c.state.id);
   }
-  if (!add(Measure("POST validation-response (approve)", f.approvals,
-                   [&](size_t i, std::string* err) {
-                     std::map<std::string, std::string> h = auth;
-                     h["X-Tenant-ID"] = TenantName(i % f.tenants);
-                     test::HttpResult r = client.Send(
-                         "POST", "/api/v1/copilot/validation-response",
-                         R"({"checkpoint_id":")" + ids[i] + R"(","approved_source_ids":["source-1"]})", h);
-                     if (r.status != 200) *err = "approve: " + std::to_string(r.status) + " " + r.body + r.error;
-                     return r.status == 200;
-                   },
-                   &error))) {
+  if (!add(Measure(
+          "POST validation-response (approve)", f.approvals,
+          [&](size_t i, std::string* err) {
+            std::map<std::string, std::string> h = auth;
+            h["X-Tenant-ID"] = TenantName(i % f.tenants);
+            test::HttpResult r = client.Send(
+                "POST", "/api/v1/copilot/validation-response",
+                R"({"checkpoint_id":")" + ids[i] + R"(","approved_source_ids":["source-1"]})", h);
+            if (r.status != 200)
+              *err = "approve: " + std::to_string(r.status) + " " + r.body + r.error;
+            return r.status == 200;
+          },
+          &error))) {
     return Failed(kProg, "approvals", error);
   }
   PrintRows(rows);

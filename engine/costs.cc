@@ -15,8 +15,9 @@ namespace {
 __extension__ typedef unsigned __int128 u128;  // exact products of tokens and prices
 
 constexpr int64_t kMicrosPerUsd = 1000000;
-constexpr int64_t kMaxUsdMicros = 1000000000000000LL;  // a billion dollars: far above any call or budget
-constexpr uint64_t kMaxTokens = 1000000000000ULL;          // 1e12 per call
+constexpr int64_t kMaxUsdMicros =
+    1000000000000000LL;  // a billion dollars: far above any call or budget
+constexpr uint64_t kMaxTokens = 1000000000000ULL;  // 1e12 per call
 constexpr size_t kMaxNameBytes = 128;
 constexpr size_t kMaxTextBytes = 4096;
 constexpr size_t kGovernanceShown = 20;
@@ -44,7 +45,9 @@ bool ValidName(std::string_view s) {
   return true;
 }
 
-std::string CostStream(std::string_view tenant) { return "tenant/" + std::string(tenant) + "/costs"; }
+std::string CostStream(std::string_view tenant) {
+  return "tenant/" + std::string(tenant) + "/costs";
+}
 
 nlohmann::json Usd(int64_t micros) { return static_cast<double>(micros) / 1e6; }
 
@@ -111,7 +114,8 @@ std::string PlainDecimal(const std::string& text) {
   if (static_cast<size_t>(point) >= digits.size()) {
     return digits + std::string(static_cast<size_t>(point) - digits.size(), '0');
   }
-  return digits.substr(0, static_cast<size_t>(point)) + "." + digits.substr(static_cast<size_t>(point));
+  return digits.substr(0, static_cast<size_t>(point)) + "." +
+         digits.substr(static_cast<size_t>(point));
 }
 
 }  // namespace
@@ -119,7 +123,8 @@ std::string PlainDecimal(const std::string& text) {
 bool ParseUsd(std::string_view text, int64_t* micros) {
   const size_t dot = text.find('.');
   const std::string_view whole = text.substr(0, dot);
-  const std::string_view frac = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  const std::string_view frac =
+      dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
   if (whole.empty() || whole.size() > 12 || frac.size() > 6) return false;
   if (dot != std::string_view::npos && frac.empty()) return false;
   int64_t v = 0;
@@ -183,7 +188,8 @@ Result<PricingTable> PricingTable::Parse(std::string_view json) {
     for (auto& [model, price] : models.items()) {
       const std::string where = "pricing table: " + provider + "/" + model + ": ";
       if (!ValidName(model) || !price.is_object()) {
-        return Status::InvalidArgument(where + "must be {\"input_per_1m\": .., \"output_per_1m\": ..}");
+        return Status::InvalidArgument(where +
+                                       "must be {\"input_per_1m\": .., \"output_per_1m\": ..}");
       }
       Price p;
       for (auto& [k, v] : price.items()) {
@@ -192,8 +198,8 @@ Result<PricingTable> PricingTable::Parse(std::string_view json) {
                                               : nullptr;
         if (dst == nullptr) return Status::InvalidArgument(where + "unknown field '" + k + "'");
         if (!UsdFromJson(v, dst)) {
-          return Status::InvalidArgument(where + k +
-                                         " must be dollars per 1M tokens (>= 0, at most 6 decimals)");
+          return Status::InvalidArgument(
+              where + k + " must be dollars per 1M tokens (>= 0, at most 6 decimals)");
         }
       }
       t.prices_[{provider, model}] = p;
@@ -255,9 +261,10 @@ nlohmann::json PricingTable::ToJson() const {
 Status UsageFromJson(const nlohmann::json& j, UsageInput* u) {
   if (!j.is_object()) return Status::InvalidArgument("a usage record must be a JSON object");
   static const std::vector<std::string> kFields = {
-      "event_id", "provider", "model", "kind", "tokens_in", "tokens_out", "latency_ms",
-      "success", "error_code", "error_message", "occurred_at", "occurred_at_us", "usd_micros",
-      "cost_usd", "request_id", "session_id", "user", "workflow", "metadata"};
+      "event_id",    "provider",       "model",      "kind",       "tokens_in",
+      "tokens_out",  "latency_ms",     "success",    "error_code", "error_message",
+      "occurred_at", "occurred_at_us", "usd_micros", "cost_usd",   "request_id",
+      "session_id",  "user",           "workflow",   "metadata"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (std::find(kFields.begin(), kFields.end(), it.key()) == kFields.end()) {
       return Status::InvalidArgument("unknown field '" + it.key() + "'");
@@ -281,10 +288,12 @@ Status UsageFromJson(const nlohmann::json& j, UsageInput* u) {
       return Status::InvalidArgument(std::string(k) + " must be a non-negative integer");
     }
   }
-  if (j.contains("latency_ms") && !j["latency_ms"].is_null() && !j["latency_ms"].is_number_integer()) {
+  if (j.contains("latency_ms") && !j["latency_ms"].is_null() &&
+      !j["latency_ms"].is_number_integer()) {
     return Status::InvalidArgument("latency_ms must be an integer");
   }
-  if (latency < 0 || latency > UINT32_MAX) return Status::InvalidArgument("latency_ms is out of range");
+  if (latency < 0 || latency > UINT32_MAX)
+    return Status::InvalidArgument("latency_ms is out of range");
   u->latency_ms = static_cast<uint32_t>(latency);
   if (j.contains("occurred_at") && !j["occurred_at"].is_null()) {
     if (!j["occurred_at"].is_string() ||
@@ -310,7 +319,8 @@ Status UsageFromJson(const nlohmann::json& j, UsageInput* u) {
     u->usd_micros = m;
   }
   if (j.contains("metadata") && !j["metadata"].is_null()) {
-    if (!j["metadata"].is_object()) return Status::InvalidArgument("metadata must be a JSON object");
+    if (!j["metadata"].is_object())
+      return Status::InvalidArgument("metadata must be a JSON object");
     u->metadata_json = Dump(j["metadata"]);
   }
   return Status::OK();
@@ -318,9 +328,12 @@ Status UsageFromJson(const nlohmann::json& j, UsageInput* u) {
 
 std::string_view BudgetDecisionName(BudgetDecision d) {
   switch (d) {
-    case BudgetDecision::kAllow: return "allow";
-    case BudgetDecision::kThrottle: return "throttle";
-    case BudgetDecision::kDeny: return "deny";
+    case BudgetDecision::kAllow:
+      return "allow";
+    case BudgetDecision::kThrottle:
+      return "throttle";
+    case BudgetDecision::kDeny:
+      return "deny";
   }
   return "allow";
 }
@@ -331,9 +344,10 @@ nlohmann::json BudgetLine::ToJson() const {
           {"spent_usd_micros", spent_usd_micros},
           {"projected_usd_micros", projected_usd_micros},
           {"budget_usd_micros", budget_usd_micros},
-          {"ratio", budget_usd_micros > 0 ? static_cast<double>(spent_usd_micros + projected_usd_micros) /
-                                                static_cast<double>(budget_usd_micros)
-                                          : 0.0},
+          {"ratio", budget_usd_micros > 0
+                        ? static_cast<double>(spent_usd_micros + projected_usd_micros) /
+                              static_cast<double>(budget_usd_micros)
+                        : 0.0},
           {"soft_threshold", soft_threshold},
           {"hard_threshold", hard_threshold},
           {"level", level == BudgetDecision::kDeny       ? "hard"
@@ -375,16 +389,20 @@ Result<std::vector<EventInput>> Costs::PrepareUsage(
   for (size_t i = 0; i < usage.size(); ++i) {
     const UsageInput& u = usage[i];
     const std::string where = usage.size() > 1 ? "usage " + std::to_string(i + 1) + ": " : "";
-    if (!ValidName(u.provider)) return Status::InvalidArgument(where + "provider must be 1-128 printable bytes");
-    if (!ValidName(u.model)) return Status::InvalidArgument(where + "model must be 1-128 printable bytes");
+    if (!ValidName(u.provider))
+      return Status::InvalidArgument(where + "provider must be 1-128 printable bytes");
+    if (!ValidName(u.model))
+      return Status::InvalidArgument(where + "model must be 1-128 printable bytes");
     if (u.kind != "chat" && u.kind != "embedding") {
       return Status::InvalidArgument(where + "kind must be \"chat\" or \"embedding\"");
     }
     if (u.tokens_in > kMaxTokens || u.tokens_out > kMaxTokens) {
       return Status::InvalidArgument(where + "token counts above 1e12");
     }
-    for (const std::string* s : {&u.error_code, &u.request_id, &u.session_id, &u.user, &u.workflow}) {
-      if (s->size() > kMaxNameBytes * 2) return Status::InvalidArgument(where + "a text field is over 256 bytes");
+    for (const std::string* s :
+         {&u.error_code, &u.request_id, &u.session_id, &u.user, &u.workflow}) {
+      if (s->size() > kMaxNameBytes * 2)
+        return Status::InvalidArgument(where + "a text field is over 256 bytes");
     }
     if (u.error_message.size() > kMaxTextBytes) {
       return Status::InvalidArgument(where + "error_message is over 4096 bytes");
@@ -514,12 +532,10 @@ Result<nlohmann::json> Costs::Summary(std::string_view tenant, int64_t window_ho
     j["model"] = m.model;
     models.push_back(std::move(j));
   }
-  return nlohmann::json{{"tenant_id", TenantJson(tenant)},
-                        {"window", std::to_string(window_hours) + "h"},
-                        {"from", FormatTimestamp(from)},
-                        {"to", FormatTimestamp(now)},
-                        {"totals", StatsJson(total)},
-                        {"by_model", std::move(models)}};
+  return nlohmann::json{
+      {"tenant_id", TenantJson(tenant)}, {"window", std::to_string(window_hours) + "h"},
+      {"from", FormatTimestamp(from)},   {"to", FormatTimestamp(now)},
+      {"totals", StatsJson(total)},      {"by_model", std::move(models)}};
 }
 
 Result<nlohmann::json> Costs::Alerts(std::string_view tenant, int64_t window_hours) {
@@ -560,13 +576,14 @@ Result<nlohmann::json> Costs::Alerts(std::string_view tenant, int64_t window_hou
     if (q.events >= std::max<uint64_t>(options_.success_min_events, 1) &&
         static_cast<u128>(q.successes) * 1000000u <
             static_cast<u128>(std::max<int64_t>(rate_ppm, 0)) * q.events) {
-      alerts.push_back({{"type", "success_rate"},
-                        {"window_start", FormatTimestamp(q.start_us)},
-                        {"window_end", FormatTimestamp(q.start_us + kMicrosPerQuarter)},
-                        {"events", q.events},
-                        {"successes", q.successes},
-                        {"success_rate", static_cast<double>(q.successes) / static_cast<double>(q.events)},
-                        {"threshold", options_.success_rate_threshold}});
+      alerts.push_back(
+          {{"type", "success_rate"},
+           {"window_start", FormatTimestamp(q.start_us)},
+           {"window_end", FormatTimestamp(q.start_us + kMicrosPerQuarter)},
+           {"events", q.events},
+           {"successes", q.successes},
+           {"success_rate", static_cast<double>(q.successes) / static_cast<double>(q.events)},
+           {"threshold", options_.success_rate_threshold}});
     }
   }
 
@@ -574,7 +591,8 @@ Result<nlohmann::json> Costs::Alerts(std::string_view tenant, int64_t window_hou
   double mean = 0, stddev = 0;
   for (int64_t v : baseline) mean += static_cast<double>(v);
   mean /= static_cast<double>(base_hours);
-  for (int64_t v : baseline) stddev += (static_cast<double>(v) - mean) * (static_cast<double>(v) - mean);
+  for (int64_t v : baseline)
+    stddev += (static_cast<double>(v) - mean) * (static_cast<double>(v) - mean);
   stddev = std::sqrt(stddev / static_cast<double>(base_hours));
   const bool evaluated = baseline_events >= options_.anomaly_min_events;
   if (evaluated) {
@@ -599,7 +617,8 @@ Result<nlohmann::json> Costs::Alerts(std::string_view tenant, int64_t window_hou
     }
   }
 
-  Result<std::vector<uint64_t>> gov = CostsProjection::RecentGovernance(*r, tenant, kGovernanceShown);
+  Result<std::vector<uint64_t>> gov =
+      CostsProjection::RecentGovernance(*r, tenant, kGovernanceShown);
   if (!gov.ok()) return gov.status();
   nlohmann::json events = nlohmann::json::array();
   for (uint64_t lsn : *gov) {
@@ -607,28 +626,27 @@ Result<nlohmann::json> Costs::Alerts(std::string_view tenant, int64_t window_hou
     if (!e.ok()) return e.status();
     events.push_back(Engine::EventToJson(*e));
   }
-  return nlohmann::json{
-      {"tenant_id", TenantJson(tenant)},
-      {"window", std::to_string(window_hours) + "h"},
-      {"from", FormatTimestamp(from)},
-      {"to", FormatTimestamp(now)},
-      {"alerts", std::move(alerts)},
-      {"budgets", std::move(budgets)},
-      {"anomaly_baseline",
-       {{"hours", base_hours},
-        {"events", baseline_events},
-        {"evaluated", evaluated},
-        {"mean_usd_micros", std::llround(mean)},
-        {"stddev_usd_micros", std::llround(stddev)}}},
-      {"settings",
-       {{"soft_threshold", options_.soft_threshold},
-        {"hard_threshold", options_.hard_threshold},
-        {"success_rate_threshold", options_.success_rate_threshold},
-        {"success_min_events", options_.success_min_events},
-        {"anomaly_sigma", options_.anomaly_sigma},
-        {"anomaly_min_usd_micros", options_.anomaly_min_usd_micros},
-        {"anomaly_min_events", options_.anomaly_min_events}}},
-      {"governance_events", std::move(events)}};
+  return nlohmann::json{{"tenant_id", TenantJson(tenant)},
+                        {"window", std::to_string(window_hours) + "h"},
+                        {"from", FormatTimestamp(from)},
+                        {"to", FormatTimestamp(now)},
+                        {"alerts", std::move(alerts)},
+                        {"budgets", std::move(budgets)},
+                        {"anomaly_baseline",
+                         {{"hours", base_hours},
+                          {"events", baseline_events},
+                          {"evaluated", evaluated},
+                          {"mean_usd_micros", std::llround(mean)},
+                          {"stddev_usd_micros", std::llround(stddev)}}},
+                        {"settings",
+                         {{"soft_threshold", options_.soft_threshold},
+                          {"hard_threshold", options_.hard_threshold},
+                          {"success_rate_threshold", options_.success_rate_threshold},
+                          {"success_min_events", options_.success_min_events},
+                          {"anomaly_sigma", options_.anomaly_sigma},
+                          {"anomaly_min_usd_micros", options_.anomaly_min_usd_micros},
+                          {"anomaly_min_events", options_.anomaly_min_events}}},
+                        {"governance_events", std::move(events)}};
 }
 
 Result<nlohmann::json> Costs::Events(std::string_view tenant, size_t limit) {
@@ -683,8 +701,9 @@ Result<BudgetCheckResult> Costs::Check(const std::string& tenant, int64_t projec
       p["threshold"] = worst->soft_threshold;
       p["throttled_at_us"] = now;
     }
-    Result<AppendResult> a = engine_.AppendJson(Stream(tenant), tenant, actor, ExpectedVersion::Any(),
-                                                {EventInput{out.event_type, "", Dump(p)}});
+    Result<AppendResult> a =
+        engine_.AppendJson(Stream(tenant), tenant, actor, ExpectedVersion::Any(),
+                           {EventInput{out.event_type, "", Dump(p)}});
     if (!a.ok()) return a.status();
     out.event_lsn = a->last_lsn;
   }
@@ -694,7 +713,8 @@ Result<BudgetCheckResult> Costs::Check(const std::string& tenant, int64_t projec
 
 Result<AppendResult> Costs::SetBudget(const std::string& scope, const std::string& tenant,
                                       const BudgetRecord& b, const Actor& actor) {
-  if (actor.role != Role::kAdmin) return Status::InvalidArgument("setting a budget needs the admin role");
+  if (actor.role != Role::kAdmin)
+    return Status::InvalidArgument("setting a budget needs the admin role");
   if (scope != "tenant" && scope != "global") {
     return Status::InvalidArgument("scope must be \"tenant\" or \"global\"");
   }
@@ -746,16 +766,15 @@ Result<nlohmann::json> Costs::Budgets() {
       tenants[who] = std::move(j);
     }
   }
-  return nlohmann::json{
-      {"global", std::move(global)},
-      {"tenants", std::move(tenants)},
-      {"defaults",
-       {{"tenant_daily_usd_micros", options_.tenant_daily_usd_micros},
-        {"tenant_monthly_usd_micros", options_.tenant_monthly_usd_micros},
-        {"global_daily_usd_micros", options_.global_daily_usd_micros},
-        {"global_monthly_usd_micros", options_.global_monthly_usd_micros},
-        {"soft_threshold", options_.soft_threshold},
-        {"hard_threshold", options_.hard_threshold}}}};
+  return nlohmann::json{{"global", std::move(global)},
+                        {"tenants", std::move(tenants)},
+                        {"defaults",
+                         {{"tenant_daily_usd_micros", options_.tenant_daily_usd_micros},
+                          {"tenant_monthly_usd_micros", options_.tenant_monthly_usd_micros},
+                          {"global_daily_usd_micros", options_.global_daily_usd_micros},
+                          {"global_monthly_usd_micros", options_.global_monthly_usd_micros},
+                          {"soft_threshold", options_.soft_threshold},
+                          {"hard_threshold", options_.hard_threshold}}}};
 }
 
 }  // namespace logbook

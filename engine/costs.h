@@ -17,11 +17,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "log/log.h"
 #include "projections/costs.h"
@@ -100,7 +99,7 @@ struct UsageInput {
   bool success = true;
   std::string error_code;
   std::string error_message;
-  int64_t occurred_at_us = 0;  // 0 = now
+  int64_t occurred_at_us = 0;         // 0 = now
   std::optional<int64_t> usd_micros;  // absent: priced from the table
   std::string request_id;
   std::string session_id;

@@ -40,10 +40,14 @@ bool SameSet(std::vector<std::string> a, std::vector<std::string> b) {
 
 std::string_view NotPendingMessage(CheckpointStatus s) {
   switch (s) {
-    case CheckpointStatus::kApproved: return "checkpoint is already approved";
-    case CheckpointStatus::kRejected: return "checkpoint is already rejected";
-    case CheckpointStatus::kExpired: return "checkpoint has expired";
-    default: return "checkpoint is not pending";
+    case CheckpointStatus::kApproved:
+      return "checkpoint is already approved";
+    case CheckpointStatus::kRejected:
+      return "checkpoint is already rejected";
+    case CheckpointStatus::kExpired:
+      return "checkpoint has expired";
+    default:
+      return "checkpoint is not pending";
   }
 }
 
@@ -72,7 +76,8 @@ bool Hitl::ValidId(std::string_view id) {
   if (id.empty() || id.size() > kMaxIdChars) return false;
   for (char c : id) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == ':' || c == '@' || c == '=' || c == '+' || c == '-';
+                    c == '.' || c == '_' || c == ':' || c == '@' || c == '=' || c == '+' ||
+                    c == '-';
     if (!ok) return false;
   }
   return true;
@@ -101,7 +106,8 @@ Result<CheckpointState> Hitl::Load(std::string_view id) {
   for (;;) {
     Result<std::vector<Event>> events = engine_.log().ReadStream(stream, from, 256);
     if (!events.ok()) return events.status();
-    for (const Event& e : *events) (void)ApplyCheckpointEvent(e, &st);  // non-effective events only move the version
+    for (const Event& e : *events)
+      (void)ApplyCheckpointEvent(e, &st);  // non-effective events only move the version
     if (events->size() < 256) break;
     from = events->back().stream_version + 1;
   }
@@ -145,7 +151,8 @@ HitlResult Hitl::Create(const CheckpointSpec& spec, const Actor& actor) {
   const int64_t now = engine_.Now();
   int64_t expires = spec.expires_at_us;
   if (expires == 0) expires = now + (spec.ttl_us > 0 ? spec.ttl_us : options_.default_ttl_us);
-  if (expires <= now) return HitlResult::Fail(HitlCode::kInvalid, "expires_at is not in the future");
+  if (expires <= now)
+    return HitlResult::Fail(HitlCode::kInvalid, "expires_at is not in the future");
 
   nlohmann::json payload = {{"checkpoint_id", id},
                             {"tenant", spec.tenant},
@@ -158,15 +165,16 @@ HitlResult Hitl::Create(const CheckpointSpec& spec, const Actor& actor) {
                             {"expires_at_us", expires},
                             {"context_json", spec.context_json},
                             {"by", spec.by.empty() ? actor.id : spec.by}};
-  Result<AppendResult> r = engine_.AppendJson(CheckpointStream(id), spec.tenant, actor,
-                                              ExpectedVersion::NoStream(),
-                                              {EventInput{"CheckpointCreated", "", Dump(payload)}});
+  Result<AppendResult> r =
+      engine_.AppendJson(CheckpointStream(id), spec.tenant, actor, ExpectedVersion::NoStream(),
+                         {EventInput{"CheckpointCreated", "", Dump(payload)}});
   if (!r.ok()) {
     // The id is taken (here or, as kNotFound from the log, by another tenant):
     // an identical retry gets the original; anything else is refused.
     if (!r.status().IsConflict() && !r.status().IsNotFound()) return HitlResult::Error(r.status());
     Result<CheckpointState> existing = Load(id);
-    if (!existing.ok() && !existing.status().IsNotFound()) return HitlResult::Error(existing.status());
+    if (!existing.ok() && !existing.status().IsNotFound())
+      return HitlResult::Error(existing.status());
     if (existing.ok()) {
       const CheckpointState& e = *existing;
       const bool same = e.tenant == spec.tenant && e.dag_run_id == spec.dag_run_id &&
@@ -218,42 +226,44 @@ HitlResult Hitl::Decide(std::string_view id, const HitlAccess& access, bool appr
     Result<CheckpointState> loaded = Load(id);
     if (!loaded.ok()) {
       if (loaded.status().IsNotFound()) {
-        return HitlResult::Fail(HitlCode::kNotFound, "checkpoint '" + std::string(id) + "' not found");
+        return HitlResult::Fail(HitlCode::kNotFound,
+                                "checkpoint '" + std::string(id) + "' not found");
       }
       return HitlResult::Error(loaded.status());
     }
     CheckpointState st = std::move(loaded).value();
     if (HitlCode c = CheckVisible(st, access); c != HitlCode::kOk) {
       return c == HitlCode::kTenantRequired
-                 ? HitlResult::Fail(c, "X-Tenant-ID is required: the checkpoint belongs to a tenant")
+                 ? HitlResult::Fail(c,
+                                    "X-Tenant-ID is required: the checkpoint belongs to a tenant")
                  : HitlResult::Fail(c, "checkpoint '" + std::string(id) + "' not found");
     }
     if (!CheckpointRoleAllows(access.role, st.required_role)) {
-      return HitlResult::Fail(HitlCode::kForbidden, "this checkpoint needs the " +
-                                                        CheckpointRoleName(st.required_role) +
-                                                        " role");
+      return HitlResult::Fail(
+          HitlCode::kForbidden,
+          "this checkpoint needs the " + CheckpointRoleName(st.required_role) + " role");
     }
     if (approve) {
       for (const auto& a : approved_ids) {
         if (std::find(st.source_ids.begin(), st.source_ids.end(), a) == st.source_ids.end()) {
-          return HitlResult::Fail(HitlCode::kInvalid,
-                                  "approved source id '" + a + "' is not a candidate of the checkpoint");
+          return HitlResult::Fail(HitlCode::kInvalid, "approved source id '" + a +
+                                                          "' is not a candidate of the checkpoint");
         }
       }
     }
     const int64_t now = engine_.Now();
-    if (st.status == CheckpointStatus::kPending && st.expires_at_us != 0 && now >= st.expires_at_us) {
+    if (st.status == CheckpointStatus::kPending && st.expires_at_us != 0 &&
+        now >= st.expires_at_us) {
       Result<uint64_t> lsn = ExpireIfDue(st, now);
       if (!lsn.ok() && !lsn.status().IsConflict()) return HitlResult::Error(lsn.status());
       if (lsn.ok()) WaitForView(*lsn);
       continue;  // re-read: now expired (or decided by someone else)
     }
     if (st.status != CheckpointStatus::kPending) {
-      const bool same =
-          approve ? st.status == CheckpointStatus::kApproved &&
-                        SameSet(st.approved_source_ids, approved_ids) &&
-                        ObjectOrEmpty(st.data_json) == ObjectOrEmpty(data_json)
-                  : st.status == CheckpointStatus::kRejected && st.reason == reason;
+      const bool same = approve ? st.status == CheckpointStatus::kApproved &&
+                                      SameSet(st.approved_source_ids, approved_ids) &&
+                                      ObjectOrEmpty(st.data_json) == ObjectOrEmpty(data_json)
+                                : st.status == CheckpointStatus::kRejected && st.reason == reason;
       if (same) {
         HitlResult ok;
         ok.state = std::move(st);
@@ -261,7 +271,8 @@ HitlResult Hitl::Decide(std::string_view id, const HitlAccess& access, bool appr
         ok.lsn = ok.state.decided_lsn;
         return ok;
       }
-      HitlResult r = HitlResult::Fail(HitlCode::kNotPending, std::string(NotPendingMessage(st.status)));
+      HitlResult r =
+          HitlResult::Fail(HitlCode::kNotPending, std::string(NotPendingMessage(st.status)));
       r.state = std::move(st);
       return r;
     }
@@ -269,12 +280,13 @@ HitlResult Hitl::Decide(std::string_view id, const HitlAccess& access, bool appr
     EventInput in;
     if (approve) {
       in.type = "CheckpointApproved";
-      in.payload_json = Dump({{"checkpoint_id", st.id},
-                              {"approved_source_ids", approved_ids},
-                              {"by", who},
-                              {"by_role", std::string(RoleName(actor.role))},
-                              {"data_json", data_json.empty() ? "" : Dump(ObjectOrEmpty(data_json))},
-                              {"approved_at_us", now}});
+      in.payload_json =
+          Dump({{"checkpoint_id", st.id},
+                {"approved_source_ids", approved_ids},
+                {"by", who},
+                {"by_role", std::string(RoleName(actor.role))},
+                {"data_json", data_json.empty() ? "" : Dump(ObjectOrEmpty(data_json))},
+                {"approved_at_us", now}});
     } else {
       in.type = "CheckpointRejected";
       in.payload_json = Dump({{"checkpoint_id", st.id},
@@ -297,8 +309,8 @@ HitlResult Hitl::Decide(std::string_view id, const HitlAccess& access, bool appr
     ok.lsn = r->last_lsn;
     return ok;
   }
-  return HitlResult::Error(Status::TimedOut("checkpoint '" + std::string(id) +
-                                            "' kept changing while deciding; retry"));
+  return HitlResult::Error(
+      Status::TimedOut("checkpoint '" + std::string(id) + "' kept changing while deciding; retry"));
 }
 
 HitlResult Hitl::Get(std::string_view id, const HitlAccess& access) {
@@ -324,10 +336,10 @@ Result<uint64_t> Hitl::ExpireIfDue(const CheckpointState& st, int64_t now) {
   if (st.status != CheckpointStatus::kPending || st.expires_at_us == 0 || now < st.expires_at_us) {
     return uint64_t{0};
   }
-  EventInput in{"CheckpointExpired", "",
-                Dump({{"checkpoint_id", st.id},
-                      {"expires_at_us", st.expires_at_us},
-                      {"expired_at_us", now}})};
+  EventInput in{
+      "CheckpointExpired", "",
+      Dump(
+          {{"checkpoint_id", st.id}, {"expires_at_us", st.expires_at_us}, {"expired_at_us", now}})};
   Result<AppendResult> r = engine_.AppendJson(CheckpointStream(st.id), st.tenant, kExpiryActor,
                                               ExpectedVersion::Exact(st.version), {in});
   if (!r.ok()) return r.status();
@@ -371,7 +383,8 @@ Result<std::vector<CheckpointState>> Hitl::List(const std::optional<std::string>
 }
 
 Result<std::vector<CheckpointAuditEntry>> Hitl::Audit(const std::optional<std::string>& tenant,
-                                                      int64_t from_us, int64_t to_us, size_t limit) {
+                                                      int64_t from_us, int64_t to_us,
+                                                      size_t limit) {
   auto reader = NewRocksViewReader(engine_.log().db(), engine_.log().views_cf(),
                                    HitlCheckpointsProjection::kName);
   return HitlCheckpointsProjection::Audit(*reader, tenant, from_us, to_us, limit);
@@ -433,9 +446,8 @@ nlohmann::json CheckpointJson(const CheckpointState& st, int64_t now_us) {
                            ? nlohmann::json(std::string(RoleName(st.decided_role)))
                            : nullptr},
       {"decided_at", decided ? time(st.decided_at_us) : nullptr},
-      {"approved_source_ids", st.status == CheckpointStatus::kApproved
-                                  ? nlohmann::json(st.approved_source_ids)
-                                  : nullptr},
+      {"approved_source_ids",
+       st.status == CheckpointStatus::kApproved ? nlohmann::json(st.approved_source_ids) : nullptr},
       {"data", st.status == CheckpointStatus::kApproved ? ObjectOrEmpty(st.data_json) : nullptr},
       {"reason", st.status == CheckpointStatus::kRejected ? nlohmann::json(st.reason) : nullptr},
   };

@@ -40,7 +40,9 @@ bool GetVarint(std::string_view* in, uint64_t* v) {
   return false;
 }
 
-uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
 int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
 // Spend sums saturate instead of overflowing: a usage appended around the
@@ -209,7 +211,8 @@ bool BudgetFromJson(std::string_view text, BudgetRecord* b) {
 Status ApplyUsage(const Event& e, ViewTxn& txn) {
   payload::Root<fb::UsageRecorded> p(e);
   if (!p) return Status::OK();  // encrypted or unreadable: nothing to count
-  const int64_t t = std::max<int64_t>(p->occurred_at_us() != 0 ? p->occurred_at_us() : e.recorded_at_us, 0);
+  const int64_t t =
+      std::max<int64_t>(p->occurred_at_us() != 0 ? p->occurred_at_us() : e.recorded_at_us, 0);
   const std::string provider = KeyName(payload::Str(p->provider()));
   const std::string model = KeyName(payload::Str(p->model()));
   UsageStats one;
@@ -357,7 +360,8 @@ uint32_t UsageStats::LatencyPercentile(double q) const {
   for (uint64_t c : latency) total += c;
   if (total == 0) return 0;
   // Rank of the q-quantile: the ceil(q * n)-th smallest value.
-  const auto rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
+  const auto rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * static_cast<double>(total))));
   uint64_t seen = 0;
   for (size_t i = 0; i < kLatencyBuckets; ++i) {
     seen += latency[i];
@@ -399,7 +403,8 @@ bool UsageStats::Decode(std::string_view v, UsageStats* out) {
   s.latency_max_ms = static_cast<uint32_t>(max);
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t bucket = 0, count = 0;
-    if (!GetVarint(&v, &bucket) || !GetVarint(&v, &count) || bucket >= kLatencyBuckets) return false;
+    if (!GetVarint(&v, &bucket) || !GetVarint(&v, &count) || bucket >= kLatencyBuckets)
+      return false;
     s.latency[bucket] = count;
   }
   if (!v.empty()) return false;
@@ -425,7 +430,8 @@ Result<std::vector<ModelUsage>> CostsProjection::Usage(ViewReader& r, std::strin
   std::map<std::pair<std::string, std::string>, UsageStats> acc;
   from_us = std::max<int64_t>(from_us, 0);
   to_us = std::max<int64_t>(to_us, 0);
-  const int64_t first_day = DayStart(from_us) == from_us ? from_us : DayStart(from_us) + kMicrosPerDay;
+  const int64_t first_day =
+      DayStart(from_us) == from_us ? from_us : DayStart(from_us) + kMicrosPerDay;
   const int64_t last_day = DayStart(to_us);
   Status s;
   if (first_day >= last_day) {
@@ -454,7 +460,8 @@ Result<std::vector<QuarterCount>> CostsProjection::Quarters(ViewReader& r, std::
                         bad = Status::Corruption("costs: quarter bucket of bad form");
                         return false;
                       }
-                      q.start_us = static_cast<int64_t>(coding::DecodeFixed64BE(k.data() + prefix.size()));
+                      q.start_us =
+                          static_cast<int64_t>(coding::DecodeFixed64BE(k.data() + prefix.size()));
                       if (q.start_us >= to_us) return false;
                       out.push_back(q);
                       return true;
@@ -464,7 +471,8 @@ Result<std::vector<QuarterCount>> CostsProjection::Quarters(ViewReader& r, std::
   return out;
 }
 
-Result<int64_t> CostsProjection::DaySpend(ViewReader& r, std::string_view tenant, int64_t day_start) {
+Result<int64_t> CostsProjection::DaySpend(ViewReader& r, std::string_view tenant,
+                                          int64_t day_start) {
   return GetSpend(r, TimeKey('D', tenant, day_start));
 }
 
@@ -473,7 +481,8 @@ Result<int64_t> CostsProjection::MonthSpend(ViewReader& r, std::string_view tena
   return GetSpend(r, TimeKey('M', tenant, month_start));
 }
 
-Result<std::optional<BudgetRecord>> CostsProjection::Budget(ViewReader& r, std::string_view tenant) {
+Result<std::optional<BudgetRecord>> CostsProjection::Budget(ViewReader& r,
+                                                            std::string_view tenant) {
   Result<std::optional<std::string>> v = r.Get("b" + std::string(tenant));
   if (!v.ok()) return v.status();
   if (!v->has_value()) return std::optional<BudgetRecord>();

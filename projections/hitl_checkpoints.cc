@@ -67,9 +67,9 @@ bool InTime(const CheckpointState& st, int64_t at_us) {
 }
 
 nlohmann::json AuditJson(const CheckpointAuditEntry& a) {
-  nlohmann::json j = {{"tenant", a.tenant}, {"checkpoint_id", a.checkpoint_id},
-                      {"action", a.action}, {"by", a.by},
-                      {"role", std::string(RoleName(a.role))}, {"at_us", a.at_us}};
+  nlohmann::json j = {
+      {"tenant", a.tenant}, {"checkpoint_id", a.checkpoint_id},      {"action", a.action},
+      {"by", a.by},         {"role", std::string(RoleName(a.role))}, {"at_us", a.at_us}};
   if (a.action == "approved") j["approved_source_ids"] = a.approved_source_ids;
   if (a.action == "rejected") j["reason"] = a.reason;
   return j;
@@ -99,11 +99,16 @@ bool AuditFromJson(std::string_view text, CheckpointAuditEntry* a) {
 
 std::string_view CheckpointStatusName(CheckpointStatus s) {
   switch (s) {
-    case CheckpointStatus::kNone: return "none";
-    case CheckpointStatus::kPending: return "pending";
-    case CheckpointStatus::kApproved: return "approved";
-    case CheckpointStatus::kRejected: return "rejected";
-    case CheckpointStatus::kExpired: return "expired";
+    case CheckpointStatus::kNone:
+      return "none";
+    case CheckpointStatus::kPending:
+      return "pending";
+    case CheckpointStatus::kApproved:
+      return "approved";
+    case CheckpointStatus::kRejected:
+      return "rejected";
+    case CheckpointStatus::kExpired:
+      return "expired";
   }
   return "none";
 }
@@ -122,12 +127,16 @@ bool ParseCheckpointStatus(std::string_view name, CheckpointStatus* out) {
 bool CheckpointRoleAllows(Role have, Role need) {
   auto rank = [](Role r) {
     switch (r) {
-      case Role::kNone: return 0;
+      case Role::kNone:
+        return 0;
       case Role::kViewer:
       case Role::kAuditor:
-      case Role::kCompliance: return 1;
-      case Role::kOperator: return 2;
-      case Role::kAdmin: return 3;
+      case Role::kCompliance:
+        return 1;
+      case Role::kOperator:
+        return 2;
+      case Role::kAdmin:
+        return 3;
     }
     return 0;
   };
@@ -277,7 +286,8 @@ bool ApplyCheckpointEvent(const Event& e, CheckpointState* st) {
       st->decided_lsn = e.lsn;
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -326,7 +336,8 @@ Status HitlCheckpointsProjection::Apply(const Event& e, ViewTxn& txn) {
     a.approved_source_ids = st.approved_source_ids;
     a.reason = st.reason;
   }
-  const std::string value = AuditJson(a).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string value =
+      AuditJson(a).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string suffix = TrailSuffix(e.recorded_at_us, e.lsn);
   txn.Put("l" + st.tenant + '\0' + suffix, value);
   txn.Put("L" + suffix, value);
@@ -334,7 +345,7 @@ Status HitlCheckpointsProjection::Apply(const Event& e, ViewTxn& txn) {
 }
 
 Result<std::optional<CheckpointState>> HitlCheckpointsProjection::Get(ViewReader& r,
-                                                                     std::string_view id) {
+                                                                      std::string_view id) {
   Result<std::optional<std::string>> v = r.Get(ByIdKey(id));
   if (!v.ok()) return v.status();
   if (!v->has_value()) return std::optional<CheckpointState>();
@@ -367,7 +378,8 @@ Result<std::vector<CheckpointState>> HitlCheckpointsProjection::List(
   for (const auto& id : ids) {
     Result<std::optional<CheckpointState>> st = Get(r, id);
     if (!st.ok()) return st.status();
-    if (!st->has_value()) return Status::Corruption("hitl_checkpoints: index names missing '" + id + "'");
+    if (!st->has_value())
+      return Status::Corruption("hitl_checkpoints: index names missing '" + id + "'");
     out.push_back(std::move(**st));
   }
   return out;
@@ -437,7 +449,8 @@ Result<nlohmann::json> HitlCheckpointsProjection::Dump(ViewReader& reader) {
   });
   if (!bad.ok()) return bad;
   if (!s.ok()) return s;
-  Result<std::vector<CheckpointAuditEntry>> trail = Audit(reader, std::nullopt, 0, INT64_MAX, SIZE_MAX);
+  Result<std::vector<CheckpointAuditEntry>> trail =
+      Audit(reader, std::nullopt, 0, INT64_MAX, SIZE_MAX);
   if (!trail.ok()) return trail.status();
   nlohmann::json t = nlohmann::json::array();
   for (const auto& a : *trail) {

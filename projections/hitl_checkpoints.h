@@ -96,7 +96,7 @@ struct CheckpointAuditEntry {
   std::string action;  // "created", "approved", "rejected", "expired"
   std::string by;      // principal; empty for expiry
   Role role = Role::kNone;
-  int64_t at_us = 0;   // when, by the engine's clock (payload time)
+  int64_t at_us = 0;  // when, by the engine's clock (payload time)
   std::vector<std::string> approved_source_ids;
   std::string reason;
 };

@@ -5,13 +5,13 @@
 //
 // Private to projections/.
 
+#include <flatbuffers/flatbuffers.h>
+
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <flatbuffers/flatbuffers.h>
 
 #include "log/record.h"
 #include "schemas/events_generated.h"

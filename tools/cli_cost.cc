@@ -15,7 +15,8 @@ namespace {
 std::function<void(const std::string&)> UsdSetter(int64_t* dst, const std::string& name) {
   return [dst, name](const std::string& text) {
     if (!ParseUsd(text, dst)) {
-      throw CLI::ValidationError(name, "'" + text + "' is not dollars (digits, at most 6 decimals)");
+      throw CLI::ValidationError(name,
+                                 "'" + text + "' is not dollars (digits, at most 6 decimals)");
     }
   };
 }
@@ -26,7 +27,8 @@ std::string Percent(double ratio) {
   return buf;
 }
 
-// The footer of seed 001: "Costs: openai/gpt-4o in=150 out=80 $0.0021 | ... | Total $0.0022 (tokens=380)".
+// The footer of seed 001: "Costs: openai/gpt-4o in=150 out=80 $0.0021 | ... | Total $0.0022
+// (tokens=380)".
 std::string Footer(const nlohmann::json& summary) {
   std::string out = "Costs: ";
   for (const auto& m : summary["by_model"]) {
@@ -42,7 +44,8 @@ std::string Footer(const nlohmann::json& summary) {
 }
 
 void PrintReport(const nlohmann::json& s, const nlohmann::json& a, int64_t days) {
-  const std::string who = s["tenant_id"].is_null() ? "all tenants" : "tenant " + s["tenant_id"].get<std::string>();
+  const std::string who =
+      s["tenant_id"].is_null() ? "all tenants" : "tenant " + s["tenant_id"].get<std::string>();
   std::printf("Cost report: %s, last %lld day(s) (%s .. %s)\n", who.c_str(),
               static_cast<long long>(days), s["from"].get<std::string>().c_str(),
               s["to"].get<std::string>().c_str());
@@ -71,7 +74,8 @@ void PrintReport(const nlohmann::json& s, const nlohmann::json& a, int64_t days)
   for (const auto& al : a["alerts"]) {
     (al["type"] == "anomaly" ? anomalies : others).push_back(&al);
   }
-  std::printf("Alerts (last %s):%s\n", a["window"].get<std::string>().c_str(), others.empty() ? " none" : "");
+  std::printf("Alerts (last %s):%s\n", a["window"].get<std::string>().c_str(),
+              others.empty() ? " none" : "");
   for (const auto* al : others) {
     const auto& x = *al;
     if (x["type"] == "budget") {
@@ -81,14 +85,16 @@ void PrintReport(const nlohmann::json& s, const nlohmann::json& a, int64_t days)
     } else {
       std::printf("  success rate %s in %s .. %s (%llu calls)\n",
                   Percent(x["success_rate"].get<double>()).c_str(),
-                  x["window_start"].get<std::string>().c_str(), x["window_end"].get<std::string>().c_str(),
+                  x["window_start"].get<std::string>().c_str(),
+                  x["window_end"].get<std::string>().c_str(),
                   static_cast<unsigned long long>(x["events"].get<uint64_t>()));
     }
   }
   std::printf("Cost Anomalies:%s\n", anomalies.empty() ? " none" : "");
   for (const auto* al : anomalies) {
     const auto& x = *al;
-    std::printf("  %s: $%s against a mean of $%s per hour", x["hour_start"].get<std::string>().c_str(),
+    std::printf("  %s: $%s against a mean of $%s per hour",
+                x["hour_start"].get<std::string>().c_str(),
                 FormatUsd(x["observed_usd_micros"].get<int64_t>(), 4).c_str(),
                 FormatUsd(x["baseline_mean_usd_micros"].get<int64_t>(), 4).c_str());
     if (x["sigma"].is_number()) std::printf(" (%.1f sigma)", x["sigma"].get<double>());
@@ -114,7 +120,8 @@ Status ReadBudgetFile(const std::string& path, const CostOptions& defaults,
   std::stringstream ss;
   ss << in.rdbuf();
   nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument(path + ": not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::InvalidArgument(path + ": not a JSON object");
   auto one = [&](const std::string& who, const nlohmann::json& b) -> Status {
     if (!b.is_object()) return Status::InvalidArgument(path + ": " + who + " must be an object");
     BudgetRecord r;
@@ -128,7 +135,8 @@ Status ReadBudgetFile(const std::string& path, const CostOptions& defaults,
       } else if ((k == "soft_threshold" || k == "hard_threshold") && v.is_number()) {
         (k == "soft_threshold" ? r.soft_threshold : r.hard_threshold) = v.get<double>();
       } else {
-        return Status::InvalidArgument(path + ": " + who + ": unknown or malformed field '" + k + "'");
+        return Status::InvalidArgument(path + ": " + who + ": unknown or malformed field '" + k +
+                                       "'");
       }
     }
     out->emplace_back(who, r);
@@ -145,7 +153,8 @@ Status ReadBudgetFile(const std::string& path, const CostOptions& defaults,
         if (Status s = one(t, b); !s.ok()) return s;
       }
     } else {
-      return Status::InvalidArgument(path + ": unknown field '" + k + "' (expected global, tenants)");
+      return Status::InvalidArgument(path + ": unknown field '" + k +
+                                     "' (expected global, tenants)");
     }
   }
   return Status::OK();
@@ -168,11 +177,13 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   const UsdFlag usd_flags[] = {
       {"--tenant-budget-daily", "LOGBOOK_TENANT_BUDGET_DAILY", &g.costs.tenant_daily_usd_micros,
        "Daily budget (USD) of tenants without one set; 0 = none"},
-      {"--tenant-budget-monthly", "LOGBOOK_TENANT_BUDGET_MONTHLY", &g.costs.tenant_monthly_usd_micros,
+      {"--tenant-budget-monthly", "LOGBOOK_TENANT_BUDGET_MONTHLY",
+       &g.costs.tenant_monthly_usd_micros,
        "Monthly budget (USD) of tenants without one set; 0 = none"},
       {"--global-budget-daily", "LOGBOOK_GLOBAL_BUDGET_DAILY", &g.costs.global_daily_usd_micros,
        "Daily budget (USD) of all tenants together, unless one was set; 0 = none"},
-      {"--global-budget-monthly", "LOGBOOK_GLOBAL_BUDGET_MONTHLY", &g.costs.global_monthly_usd_micros,
+      {"--global-budget-monthly", "LOGBOOK_GLOBAL_BUDGET_MONTHLY",
+       &g.costs.global_monthly_usd_micros,
        "Monthly budget (USD) of all tenants together, unless one was set; 0 = none"},
       {"--anomaly-min-dollars", "LOGBOOK_ANOMALY_MIN_DOLLARS", &g.costs.anomaly_min_usd_micros,
        "An hour's spend below this is never an anomaly (default 3.0)"}};
@@ -181,37 +192,55 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         ->envname(u.env)
         ->group("Costs");
   }
-  app.add_option("--budget-soft-threshold", g.costs.soft_threshold, "Throttle at this fraction of a budget")
-      ->envname("LOGBOOK_BUDGET_SOFT_THRESHOLD")->check(CLI::Range(0.0001, 10.0))
-      ->capture_default_str()->group("Costs");
-  app.add_option("--budget-hard-threshold", g.costs.hard_threshold, "Deny at this fraction of a budget")
-      ->envname("LOGBOOK_BUDGET_HARD_THRESHOLD")->check(CLI::Range(0.0001, 10.0))
-      ->capture_default_str()->group("Costs");
+  app.add_option("--budget-soft-threshold", g.costs.soft_threshold,
+                 "Throttle at this fraction of a budget")
+      ->envname("LOGBOOK_BUDGET_SOFT_THRESHOLD")
+      ->check(CLI::Range(0.0001, 10.0))
+      ->capture_default_str()
+      ->group("Costs");
+  app.add_option("--budget-hard-threshold", g.costs.hard_threshold,
+                 "Deny at this fraction of a budget")
+      ->envname("LOGBOOK_BUDGET_HARD_THRESHOLD")
+      ->check(CLI::Range(0.0001, 10.0))
+      ->capture_default_str()
+      ->group("Costs");
   app.add_option("--anomaly-sigma", g.costs.anomaly_sigma, "Standard deviations above the baseline")
-      ->envname("LOGBOOK_ANOMALY_SIGMA")->check(CLI::Range(0.0, 1000.0))
-      ->capture_default_str()->group("Costs");
+      ->envname("LOGBOOK_ANOMALY_SIGMA")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str()
+      ->group("Costs");
   app.add_option("--anomaly-min-events", g.costs.anomaly_min_events,
                  "Usage events the baseline needs before anomalies are looked for")
-      ->envname("LOGBOOK_ANOMALY_MIN_EVENTS")->capture_default_str()->group("Costs");
+      ->envname("LOGBOOK_ANOMALY_MIN_EVENTS")
+      ->capture_default_str()
+      ->group("Costs");
   app.add_option("--anomaly-baseline-hours", g.costs.anomaly_baseline_hours,
                  "Hours before the alert window that form the baseline")
-      ->envname("LOGBOOK_ANOMALY_BASELINE_HOURS")->check(CLI::Range(int64_t{1}, int64_t{8784}))
-      ->capture_default_str()->group("Costs");
+      ->envname("LOGBOOK_ANOMALY_BASELINE_HOURS")
+      ->check(CLI::Range(int64_t{1}, int64_t{8784}))
+      ->capture_default_str()
+      ->group("Costs");
   app.add_option("--success-rate-threshold", g.costs.success_rate_threshold,
                  "Alert when a 15-minute window's success rate is under this")
-      ->envname("LOGBOOK_SUCCESS_RATE_THRESHOLD")->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str()->group("Costs");
+      ->envname("LOGBOOK_SUCCESS_RATE_THRESHOLD")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group("Costs");
   app.add_option("--success-rate-min-events", g.costs.success_min_events,
                  "Calls a 15-minute window needs to be judged")
-      ->envname("LOGBOOK_SUCCESS_RATE_MIN_EVENTS")->capture_default_str()->group("Costs");
+      ->envname("LOGBOOK_SUCCESS_RATE_MIN_EVENTS")
+      ->capture_default_str()
+      ->group("Costs");
 
   auto f = std::make_shared<CostFlags>();
-  auto* cost = app.add_subcommand("cost", "LLM usage costs, budgets and alerts (served from the costs view)");
+  auto* cost = app.add_subcommand(
+      "cost", "LLM usage costs, budgets and alerts (served from the costs view)");
   cost->require_subcommand(1);
 
   // ---- cost report
   auto* report = cost->add_subcommand(
-      "report", "Spend per provider/model, budgets, alerts and anomalies, ending with the cost footer");
+      "report",
+      "Spend per provider/model, budgets, alerts and anomalies, ending with the cost footer");
   report->add_option("--tenant", f->tenant, "Only this tenant (default: all tenants)");
   report->add_option("--days", f->days, "Window in days, ending with the current hour")
       ->check(CLI::Range(int64_t{1}, int64_t{366}))
@@ -230,7 +259,8 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       if (!a.ok()) return Fail(a.status());
       if (f->json) {
         nlohmann::json j = {{"summary", *s}, {"alerts", *a}, {"footer", Footer(*s)}};
-        std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        std::printf("%s\n",
+                    j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       } else {
         PrintReport(*s, *a, f->days);
       }
@@ -245,13 +275,14 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   alerts->callback([&g, run, f] {
     *run = [&g, f] {
       int64_t hours = 0;
-      if (!Costs::ParseWindow(f->window, &hours)) return FailUsage("--window must be like 24h or 7d");
+      if (!Costs::ParseWindow(f->window, &hours))
+        return FailUsage("--window must be like 24h or 7d");
       OpenFlags of;
       of.mode = OpenMode::kPreferReadWrite;
       Result<std::unique_ptr<Engine>> e = OpenEngine(g, of);
       if (!e.ok()) return Fail(e.status());
-      Result<nlohmann::json> a =
-          (*e)->costs().Alerts(f->tenant.empty() ? kAllTenants : std::string_view(f->tenant), hours);
+      Result<nlohmann::json> a = (*e)->costs().Alerts(
+          f->tenant.empty() ? kAllTenants : std::string_view(f->tenant), hours);
       if (!a.ok()) return Fail(a.status());
       std::printf("%s\n", a->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return kExitOk;
@@ -267,22 +298,25 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   check->add_option("--projected", f->projected, "Projected cost in USD, e.g. 0.015")->required();
   check->add_option("--request-id", f->request_id, "Request or job id recorded with the decision");
   check->add_option("--workflow", f->workflow, "Workflow recorded with the decision");
-  check->add_option("--actor", f->actor, "Principal recorded with the event")->capture_default_str();
+  check->add_option("--actor", f->actor, "Principal recorded with the event")
+      ->capture_default_str();
   check->callback([&g, run, f] {
     *run = [&g, f] {
       int64_t projected = 0;
-      if (!ParseUsd(f->projected, &projected)) return FailUsage("--projected must be dollars, e.g. 0.015");
+      if (!ParseUsd(f->projected, &projected))
+        return FailUsage("--projected must be dollars, e.g. 0.015");
       OpenFlags of;
       Result<std::unique_ptr<Engine>> e = OpenEngine(g, of);
       if (!e.ok()) return Fail(e.status());
-      Result<BudgetCheckResult> r = (*e)->costs().Check(f->tenant, projected, f->request_id,
-                                                        f->workflow, Actor{f->actor, Role::kOperator});
+      Result<BudgetCheckResult> r = (*e)->costs().Check(
+          f->tenant, projected, f->request_id, f->workflow, Actor{f->actor, Role::kOperator});
       if (!r.ok()) return Fail(r.status());
       std::printf("%s", std::string(BudgetDecisionName(r->decision)).c_str());
       for (const BudgetLine& l : r->lines) {
         if (l.level == BudgetDecision::kAllow) continue;
-        std::printf(": %s %s budget $%s, spent $%s + projected $%s", l.scope.c_str(), l.window.c_str(),
-                    FormatUsd(l.budget_usd_micros, 4).c_str(), FormatUsd(l.spent_usd_micros, 4).c_str(),
+        std::printf(": %s %s budget $%s, spent $%s + projected $%s", l.scope.c_str(),
+                    l.window.c_str(), FormatUsd(l.budget_usd_micros, 4).c_str(),
+                    FormatUsd(l.spent_usd_micros, 4).c_str(),
                     FormatUsd(l.projected_usd_micros, 4).c_str());
         break;
       }
@@ -295,8 +329,9 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   auto* pricing = cost->add_subcommand("pricing", "The pricing table in force, as JSON");
   pricing->callback([&g, run] {
     *run = [&g] {
-      Result<PricingTable> t = g.costs.pricing_file.empty() ? PricingTable::Default()
-                                                            : PricingTable::Load(g.costs.pricing_file);
+      Result<PricingTable> t = g.costs.pricing_file.empty()
+                                   ? PricingTable::Default()
+                                   : PricingTable::Load(g.costs.pricing_file);
       if (!t.ok()) return Fail(t.status());
       std::printf("%s\n", t->ToJson().dump(2).c_str());
       return kExitOk;
@@ -344,18 +379,20 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       Result<std::unique_ptr<Engine>> e = OpenEngine(g, of);
       if (!e.ok()) return Fail(e.status());
       for (const auto& [tenant, b] : budgets) {
-        Result<AppendResult> r = (*e)->costs().SetBudget(tenant.empty() ? "global" : "tenant", tenant, b,
-                                                         Actor{f->actor, Role::kAdmin});
+        Result<AppendResult> r = (*e)->costs().SetBudget(tenant.empty() ? "global" : "tenant",
+                                                         tenant, b, Actor{f->actor, Role::kAdmin});
         if (!r.ok()) return Fail(r.status());
         std::printf("set %s budget: daily $%s, monthly $%s (soft %g, hard %g) at LSN %llu\n",
                     tenant.empty() ? "global" : ("tenant " + tenant).c_str(),
-                    FormatUsd(b.daily_usd_micros, 2).c_str(), FormatUsd(b.monthly_usd_micros, 2).c_str(),
-                    b.soft_threshold, b.hard_threshold, static_cast<unsigned long long>(r->last_lsn));
+                    FormatUsd(b.daily_usd_micros, 2).c_str(),
+                    FormatUsd(b.monthly_usd_micros, 2).c_str(), b.soft_threshold, b.hard_threshold,
+                    static_cast<unsigned long long>(r->last_lsn));
       }
       return kExitOk;
     };
   });
-  auto* blist = budget->add_subcommand("list", "Budgets set, the defaults, and where spend stands, as JSON");
+  auto* blist =
+      budget->add_subcommand("list", "Budgets set, the defaults, and where spend stands, as JSON");
   blist->add_option("--tenant", f->tenant, "Also the status of this tenant's budget lines");
   blist->callback([&g, run, f] {
     *run = [&g, f] {
@@ -371,7 +408,8 @@ void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       nlohmann::json status = nlohmann::json::array();
       for (const BudgetLine& l : *lines) status.push_back(l.ToJson());
       (*all)["status"] = std::move(status);
-      std::printf("%s\n", all->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::printf("%s\n",
+                  all->dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       return kExitOk;
     };
   });

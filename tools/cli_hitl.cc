@@ -46,7 +46,8 @@ void PrintCheckpoint(const CheckpointState& st, int64_t now) {
   std::printf("  Created: %s by %s\n", HumanTime(st.created_at_us).c_str(), st.created_by.c_str());
   if (st.expires_at_us != 0) {
     std::string left;
-    if (st.status == CheckpointStatus::kPending) left = " (in " + Duration(st.expires_at_us - now) + ")";
+    if (st.status == CheckpointStatus::kPending)
+      left = " (in " + Duration(st.expires_at_us - now) + ")";
     std::printf("  Expires: %s%s\n", HumanTime(st.expires_at_us).c_str(), left.c_str());
   }
   if (!st.dag_run_id.empty()) std::printf("  DAG Run: %s\n", st.dag_run_id.c_str());
@@ -66,21 +67,29 @@ void PrintCheckpoint(const CheckpointState& st, int64_t now) {
     case CheckpointStatus::kExpired:
       std::printf("  Expired: %s\n", HumanTime(st.decided_at_us).c_str());
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
 int ExitFor(const HitlResult& r) {
   std::fprintf(stderr, "logbook: %s\n", r.message.c_str());
   switch (r.code) {
-    case HitlCode::kOk: return kExitOk;
-    case HitlCode::kNotFound: return kExitNotFound;
-    case HitlCode::kTenantRequired: return kExitUsage;
-    case HitlCode::kForbidden: return kExitDenied;
-    case HitlCode::kInvalid: return kExitBadInput;
+    case HitlCode::kOk:
+      return kExitOk;
+    case HitlCode::kNotFound:
+      return kExitNotFound;
+    case HitlCode::kTenantRequired:
+      return kExitUsage;
+    case HitlCode::kForbidden:
+      return kExitDenied;
+    case HitlCode::kInvalid:
+      return kExitBadInput;
     case HitlCode::kNotPending:
-    case HitlCode::kExists: return kExitConflict;
-    case HitlCode::kError: return ExitCodeFor(r.status);
+    case HitlCode::kExists:
+      return kExitConflict;
+    case HitlCode::kError:
+      return ExitCodeFor(r.status);
   }
   return kExitError;
 }
@@ -98,8 +107,7 @@ struct ApprovalFlags {
 void AddHitlCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   // ---- settings, global so that every command that opens the engine agrees
   app.add_option_function<int64_t>(
-         "--checkpoint-ttl-seconds",
-         [&g](int64_t s) { g.hitl.default_ttl_us = s * 1000000; },
+         "--checkpoint-ttl-seconds", [&g](int64_t s) { g.hitl.default_ttl_us = s * 1000000; },
          "Deadline of a checkpoint created without one (default 259200 = 72 h)")
       ->envname("LOGBOOK_CHECKPOINT_TTL_SECONDS")
       ->check(CLI::Range(int64_t{1}, int64_t{100} * 365 * 86400))
@@ -193,7 +201,8 @@ void AddHitlCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         nlohmann::json data = nlohmann::json::object();
         for (const std::string& kv : f->kv) {
           const size_t eq = kv.find('=');
-          if (eq == std::string::npos || eq == 0) return FailUsage("--kv takes key=value, not '" + kv + "'");
+          if (eq == std::string::npos || eq == 0)
+            return FailUsage("--kv takes key=value, not '" + kv + "'");
           data[kv.substr(0, eq)] = kv.substr(eq + 1);
         }
         OpenFlags of;
@@ -233,7 +242,8 @@ void AddHitlCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   };
   auto* approve = approvals->add_subcommand("approve", "Approve a pending checkpoint");
   approve->add_option("id", f->id, "Checkpoint id")->required();
-  approve->add_option("--source", f->sources, "Approved source id (repeat); a subset of the candidates");
+  approve->add_option("--source", f->sources,
+                      "Approved source id (repeat); a subset of the candidates");
   approve->add_option("--kv", f->kv, "Approval data key=value (repeat)");
   decision_flags(approve);
   approve->callback(decide(true));

@@ -34,10 +34,11 @@ TEST_SUITE("api/costs") {
     DomainFixture f(At("2026-03-10T12:00:00Z"));
     HttpClient c(f.port());
     // One record, priced from the built-in table.
-    HttpResult r = c.Send("POST", kUsage,
-                          R"({"tenant_id":"acme","provider":"openai","model":"gpt-4o","tokens_in":150,
+    HttpResult r =
+        c.Send("POST", kUsage,
+               R"({"tenant_id":"acme","provider":"openai","model":"gpt-4o","tokens_in":150,
                               "tokens_out":80,"latency_ms":420,"request_id":"r1"})",
-                          Auth(f.acme_op));
+               Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     json j = Body(r);
     CHECK(j["recorded"] == 1);
@@ -45,14 +46,15 @@ TEST_SUITE("api/costs") {
     CHECK(j["usage"][0]["cost_source"] == "pricing");
     CHECK(j["stream"] == "tenant/acme/costs");
     // A batch, one with its cost given, one failed.
-    r = c.Send("POST", kUsage,
-               R"({"usage":[{"provider":"openai","model":"gpt-4o-mini","tokens_in":100,"tokens_out":50,
+    r = c.Send(
+        "POST", kUsage,
+        R"({"usage":[{"provider":"openai","model":"gpt-4o-mini","tokens_in":100,"tokens_out":50,
                               "latency_ms":120,"kind":"chat"},
                              {"provider":"openai","model":"text-embedding-3-small","kind":"embedding",
                               "tokens_in":1000,"cost_usd":0.00002,"latency_ms":30},
                              {"provider":"openai","model":"gpt-4o","tokens_in":0,"latency_ms":5000,
                               "success":false,"error_code":"rate_limit"}]})",
-               Auth(f.acme_op));
+        Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     CHECK(Body(r)["recorded"] == 3);
     CHECK(Body(r)["usage"][0]["usd_micros"] == 45);
@@ -77,7 +79,8 @@ TEST_SUITE("api/costs") {
     CHECK(j["by_model"][0]["success_rate"] == 0.5);
     CHECK(j["by_model"][0]["p95_latency_ms"] == 5000);
     // 7d and 30d windows hold the same usage.
-    r = c.Send("GET", std::string(kSummary) + "?tenant_id=acme&window=30d", "", Auth(f.acme_viewer));
+    r = c.Send("GET", std::string(kSummary) + "?tenant_id=acme&window=30d", "",
+               Auth(f.acme_viewer));
     CHECK(Body(r)["totals"]["events"] == 4);
 
     r = c.Send("GET", std::string(kEvents) + "?tenant_id=acme&limit=2", "", Auth(f.acme_viewer));
@@ -99,34 +102,45 @@ TEST_SUITE("api/costs") {
     HttpClient c(f.port());
     const std::string ok = R"({"provider":"openai","model":"gpt-4o","tokens_in":1})";
     CHECK(c.Send("POST", kUsage, "[]", Auth(f.acme_op)).status == 400);
-    HttpResult r = c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","colour":1})", Auth(f.acme_op));
+    HttpResult r = c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","colour":1})",
+                          Auth(f.acme_op));
     CHECK(r.status == 400);
     CHECK(Body(r)["error"]["message"].get<std::string>().find("colour") != std::string::npos);
-    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","tokens_in":-1})", Auth(f.acme_op))
+    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","tokens_in":-1})",
+                 Auth(f.acme_op))
               .status == 400);
-    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","tokens_in":1.5})", Auth(f.acme_op))
+    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","tokens_in":1.5})",
+                 Auth(f.acme_op))
               .status == 400);
-    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","success":"yes"})", Auth(f.acme_op))
+    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","success":"yes"})",
+                 Auth(f.acme_op))
               .status == 400);
-    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":1,"cost_usd":1})",
+    CHECK(c.Send("POST", kUsage,
+                 R"({"provider":"openai","model":"gpt-4o","usd_micros":1,"cost_usd":1})",
                  Auth(f.acme_op))
               .status == 400);
     CHECK(c.Send("POST", kUsage, R"({"usage":[]})", Auth(f.acme_op)).status == 400);
     // Semantics: no price, bad kind, no provider: 422, nothing written.
-    r = c.Send("POST", kUsage, R"({"provider":"acme-ai","model":"m1","tokens_in":10})", Auth(f.acme_op));
+    r = c.Send("POST", kUsage, R"({"provider":"acme-ai","model":"m1","tokens_in":10})",
+               Auth(f.acme_op));
     CHECK(r.status == 422);
     CHECK(ErrorCode(r) == "invalid_argument");
-    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","kind":"image"})", Auth(f.acme_op))
+    CHECK(c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","kind":"image"})",
+                 Auth(f.acme_op))
               .status == 422);
     CHECK(c.Send("POST", kUsage, R"({"model":"gpt-4o"})", Auth(f.acme_op)).status == 422);
     // A batch is one tenant's, and all or nothing.
-    r = c.Send("POST", kUsage,
-               R"({"usage":[{"provider":"openai","model":"gpt-4o"},{"provider":"x","model":"y","tokens_in":5}]})",
-               Auth(f.acme_op));
+    r = c.Send(
+        "POST", kUsage,
+        R"({"usage":[{"provider":"openai","model":"gpt-4o"},{"provider":"x","model":"y","tokens_in":5}]})",
+        Auth(f.acme_op));
     CHECK(r.status == 422);
-    CHECK(c.Send("POST", kUsage, R"({"tenant_id":"acme","usage":[{"tenant_id":"globex","provider":"a","model":"b"}]})",
-                 Auth(f.admin))
-              .status == 400);
+    CHECK(
+        c.Send(
+             "POST", kUsage,
+             R"({"tenant_id":"acme","usage":[{"tenant_id":"globex","provider":"a","model":"b"}]})",
+             Auth(f.admin))
+            .status == 400);
     CHECK(f.engine->log().LastLsn() == 0);
     // Who may record: operators of the tenant; a tenant must be known.
     CHECK(c.Send("POST", kUsage, ok, Auth(f.acme_viewer)).status == 403);
@@ -134,24 +148,33 @@ TEST_SUITE("api/costs") {
     CHECK(r.status == 400);
     CHECK(ErrorCode(r) == "tenant_required");
     CHECK(c.Send("POST", kUsage, ok, Auth(f.admin, "acme")).status == 201);
-    CHECK(c.Send("POST", kUsage, R"({"tenant_id":"globex","provider":"openai","model":"gpt-4o"})", Auth(f.acme_op))
+    CHECK(c.Send("POST", kUsage, R"({"tenant_id":"globex","provider":"openai","model":"gpt-4o"})",
+                 Auth(f.acme_op))
               .status == 403);
     // Query errors.
-    CHECK(c.Send("GET", std::string(kSummary) + "?window=1w", "", Auth(f.acme_viewer)).status == 400);
-    CHECK(c.Send("GET", std::string(kEvents) + "?limit=5000", "", Auth(f.acme_viewer)).status == 400);
+    CHECK(c.Send("GET", std::string(kSummary) + "?window=1w", "", Auth(f.acme_viewer)).status ==
+          400);
+    CHECK(c.Send("GET", std::string(kEvents) + "?limit=5000", "", Auth(f.acme_viewer)).status ==
+          400);
     r = c.Send("GET", kEvents, "", Auth(f.admin));
     CHECK(r.status == 400);
     CHECK(ErrorCode(r) == "tenant_required");
-    CHECK(c.Send("GET", std::string(kSummary) + "?tenant_id=bad/name", "", Auth(f.admin)).status == 400);
-    CHECK(c.Send("GET", std::string(kSummary) + "?tenant_id=acme", "", Auth(f.admin, "globex")).status == 400);
+    CHECK(c.Send("GET", std::string(kSummary) + "?tenant_id=bad/name", "", Auth(f.admin)).status ==
+          400);
+    CHECK(c.Send("GET", std::string(kSummary) + "?tenant_id=acme", "", Auth(f.admin, "globex"))
+              .status == 400);
   }
 
   TEST_CASE("CostTenantsAreIsolatedBothWays") {
     DomainFixture f(At("2026-03-10T12:00:00Z"));
     HttpClient c(f.port());
-    HttpResult a = c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":7})", Auth(f.acme_op));
+    HttpResult a =
+        c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":7})",
+               Auth(f.acme_op));
     REQUIRE(a.status == 201);
-    HttpResult g = c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":9})", Auth(f.globex_op));
+    HttpResult g =
+        c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":9})",
+               Auth(f.globex_op));
     REQUIRE(g.status == 201);
     const std::string wait = "&min_lsn=" + Lsn(g);
     // A tenant key reads its own tenant, with or without tenant_id, never another's.
@@ -161,8 +184,10 @@ TEST_SUITE("api/costs") {
     CHECK(r.status == 403);
     r = c.Send("GET", std::string(kSummary) + "?tenant_id=acme" + wait, "", Auth(f.globex_op));
     CHECK(r.status == 403);
-    CHECK(c.Send("GET", std::string(kEvents) + "?tenant_id=acme", "", Auth(f.globex_op)).status == 403);
-    CHECK(c.Send("GET", std::string(kAlerts) + "?tenant_id=acme", "", Auth(f.globex_op)).status == 403);
+    CHECK(c.Send("GET", std::string(kEvents) + "?tenant_id=acme", "", Auth(f.globex_op)).status ==
+          403);
+    CHECK(c.Send("GET", std::string(kAlerts) + "?tenant_id=acme", "", Auth(f.globex_op)).status ==
+          403);
     r = c.Send("GET", std::string(kEvents) + "?x=1" + wait, "", Auth(f.globex_op));
     REQUIRE(Body(r)["events"].size() == 1);
     CHECK(Body(r)["events"][0]["payload"]["usd_micros"] == 9);
@@ -178,14 +203,20 @@ TEST_SUITE("api/costs") {
     const int64_t now = At("2026-03-10T12:00:00Z");
     DomainFixture f(now);
     HttpClient c(f.port());
-    // Only admins set budgets; a tenant admin only its own; the global one needs an all-tenant admin.
+    // Only admins set budgets; a tenant admin only its own; the global one needs an all-tenant
+    // admin.
     const std::string budget = R"({"tenant_id":"acme","daily_usd":"10.00","monthly_usd":100})";
     CHECK(c.Send("POST", kBudgets, budget, Auth(f.acme_op)).status == 403);
-    CHECK(c.Send("POST", kBudgets, R"({"scope":"global","daily_usd":1})", Auth(f.acme_admin)).status == 403);
-    CHECK(c.Send("POST", kBudgets, R"({"tenant_id":"acme","daily_usd":"ten"})", Auth(f.admin)).status == 400);
-    CHECK(c.Send("POST", kBudgets, R"({"tenant_id":"acme","soft_threshold":2,"hard_threshold":1})", Auth(f.admin))
+    CHECK(c.Send("POST", kBudgets, R"({"scope":"global","daily_usd":1})", Auth(f.acme_admin))
+              .status == 403);
+    CHECK(c.Send("POST", kBudgets, R"({"tenant_id":"acme","daily_usd":"ten"})", Auth(f.admin))
+              .status == 400);
+    CHECK(c.Send("POST", kBudgets, R"({"tenant_id":"acme","soft_threshold":2,"hard_threshold":1})",
+                 Auth(f.admin))
               .status == 422);
-    CHECK(c.Send("POST", kBudgets, R"({"scope":"team","tenant_id":"acme"})", Auth(f.admin)).status == 422);
+    CHECK(
+        c.Send("POST", kBudgets, R"({"scope":"team","tenant_id":"acme"})", Auth(f.admin)).status ==
+        422);
     HttpResult r = c.Send("POST", kBudgets, budget, Auth(f.acme_admin));
     REQUIRE_MESSAGE(r.status == 201, r.body);
     CHECK(Body(r)["daily_usd_micros"] == 10000000);
@@ -196,7 +227,8 @@ TEST_SUITE("api/costs") {
     CHECK(Body(r)["status"].size() == 2);
 
     // Spend $8 today: exactly 80% of the daily budget.
-    r = c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":8000000})", Auth(f.acme_op));
+    r = c.Send("POST", kUsage, R"({"provider":"openai","model":"gpt-4o","usd_micros":8000000})",
+               Auth(f.acme_op));
     REQUIRE(r.status == 201);
     const std::string lsn = Lsn(r);
     r = c.Send("GET", std::string(kAlerts) + "?min_lsn=" + lsn, "", Auth(f.acme_viewer));
@@ -208,7 +240,8 @@ TEST_SUITE("api/costs") {
     CHECK(alerts[0]["window"] == "daily");
 
     // Checks: projected cost on top of what is spent.
-    r = c.Send("POST", kCheck, R"({"projected_usd":"1.999999","request_id":"job-1","workflow":"weekly_report"})",
+    r = c.Send("POST", kCheck,
+               R"({"projected_usd":"1.999999","request_id":"job-1","workflow":"weekly_report"})",
                Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 200, r.body);
     CHECK(Body(r)["decision"] == "throttle");
@@ -222,14 +255,16 @@ TEST_SUITE("api/costs") {
     CHECK(c.Send("POST", kCheck, R"({"projected_usd":1})", Auth(f.acme_viewer)).status == 403);
     CHECK(c.Send("POST", kCheck, R"({"projected_usd":1})", Auth(f.admin)).status == 400);
     CHECK(c.Send("POST", kCheck, R"({"projected_usd":-1})", Auth(f.acme_op)).status == 400);
-    CHECK(c.Send("POST", kCheck, R"({"projected_usd":1,"tenant_id":"globex"})", Auth(f.acme_op)).status == 403);
+    CHECK(c.Send("POST", kCheck, R"({"projected_usd":1,"tenant_id":"globex"})", Auth(f.acme_op))
+              .status == 403);
     // Another tenant without a budget is allowed, and nothing is recorded for it.
     r = c.Send("POST", kCheck, R"({"projected_usd":1000})", Auth(f.globex_op));
     CHECK(Body(r)["decision"] == "allow");
     CHECK(Body(r)["event"].is_null());
 
     // The throttle and the denial are in the alerts' governance events.
-    r = c.Send("GET", std::string(kAlerts) + "?tenant_id=acme&min_lsn=" + std::to_string(denied_lsn), "",
+    r = c.Send("GET",
+               std::string(kAlerts) + "?tenant_id=acme&min_lsn=" + std::to_string(denied_lsn), "",
                Auth(f.admin));
     json gov = Body(r)["governance_events"];
     REQUIRE(gov.size() == 3);
@@ -238,7 +273,8 @@ TEST_SUITE("api/costs") {
     CHECK(gov[1]["payload"]["request_id"] == "job-1");
     CHECK(gov[2]["type"] == "BudgetSet");
     // The global budget, set by an all-tenant admin, applies to every tenant.
-    REQUIRE(c.Send("POST", kBudgets, R"({"scope":"global","monthly_usd":"8.5"})", Auth(f.admin)).status == 201);
+    REQUIRE(c.Send("POST", kBudgets, R"({"scope":"global","monthly_usd":"8.5"})", Auth(f.admin))
+                .status == 201);
     r = c.Send("POST", kCheck, R"({"projected_usd":0})", Auth(f.globex_op));
     CHECK(Body(r)["decision"] == "throttle");  // $8 of $8.50 across tenants
   }

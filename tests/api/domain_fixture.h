@@ -5,9 +5,8 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "api/cost_routes.h"
 #include "api/hitl_routes.h"
@@ -56,7 +55,8 @@ struct DomainFixture {
   uint16_t port() const { return server->port(); }
 };
 
-inline std::map<std::string, std::string> Auth(const std::string& key, const std::string& tenant = "") {
+inline std::map<std::string, std::string> Auth(const std::string& key,
+                                               const std::string& tenant = "") {
   std::map<std::string, std::string> h = {{"Authorization", "Bearer " + key}};
   if (!tenant.empty()) h["X-Tenant-ID"] = tenant;
   return h;

@@ -18,8 +18,8 @@ constexpr char kValidate[] = "/api/v1/copilot/validation-response";
 
 std::string Checkpoint(const std::string& id, const std::string& role = "Operator",
                        const std::string& extra = "") {
-  return R"({"checkpoint_id":")" + id + R"(","prompt":"Approve sources?","required_role":")" + role +
-         R"(","source_ids":["source-1","source-2"],"dag_run_id":"run-1")" + extra + "}";
+  return R"({"checkpoint_id":")" + id + R"(","prompt":"Approve sources?","required_role":")" +
+         role + R"(","source_ids":["source-1","source-2"],"dag_run_id":"run-1")" + extra + "}";
 }
 
 std::string Approval(const std::string& id, const std::string& sources) {
@@ -40,11 +40,12 @@ TEST_SUITE("api/hitl") {
     CHECK(j["expires_in_seconds"] == 72 * 3600);
 
     // As in seed 000: Content-Type, X-Tenant-ID and the body, plus a bearer key.
-    r = c.Send("POST", kValidate, R"({"checkpoint_id":")" + std::string(kId) +
-                                      R"(","approved_source_ids":["source-1"]})",
-               {{"Authorization", "Bearer " + f.acme_op},
-                {"Content-Type", "application/json"},
-                {"X-Tenant-ID", "acme"}});
+    r = c.Send(
+        "POST", kValidate,
+        R"({"checkpoint_id":")" + std::string(kId) + R"(","approved_source_ids":["source-1"]})",
+        {{"Authorization", "Bearer " + f.acme_op},
+         {"Content-Type", "application/json"},
+         {"X-Tenant-ID", "acme"}});
     REQUIRE_MESSAGE(r.status == 200, r.body);
     j = Body(r);
     CHECK(j["status"] == "approved");
@@ -72,12 +73,14 @@ TEST_SUITE("api/hitl") {
     DomainFixture f(kStart);
     HttpClient c(f.port());
     CHECK(c.Send("POST", kCreate, "{nope", Auth(f.acme_op)).status == 400);
-    HttpResult r = c.Send("POST", kCreate, Checkpoint("a", "Operator", R"(,"color":"red")"), Auth(f.acme_op));
+    HttpResult r =
+        c.Send("POST", kCreate, Checkpoint("a", "Operator", R"(,"color":"red")"), Auth(f.acme_op));
     CHECK(r.status == 400);
     CHECK(ErrorCode(r) == "bad_request");
     CHECK(c.Send("POST", kCreate, R"({"source_ids":"s1"})", Auth(f.acme_op)).status == 400);
     CHECK(c.Send("POST", kCreate, R"({"expires_at":"tomorrow"})", Auth(f.acme_op)).status == 400);
-    CHECK(c.Send("POST", kCreate, R"({"ttl_seconds":60,"expires_at_us":1})", Auth(f.acme_op)).status == 400);
+    CHECK(c.Send("POST", kCreate, R"({"ttl_seconds":60,"expires_at_us":1})", Auth(f.acme_op))
+              .status == 400);
     r = c.Send("POST", kCreate, Checkpoint("a", "Boss"), Auth(f.acme_op));
     CHECK(r.status == 422);
     CHECK(ErrorCode(r) == "invalid_argument");
@@ -109,12 +112,14 @@ TEST_SUITE("api/hitl") {
     HttpClient c(f.port());
     REQUIRE(c.Send("POST", kCreate, Checkpoint("cp"), Auth(f.acme_op)).status == 201);
     // Approved ids must be a subset of the candidates.
-    HttpResult r = c.Send("POST", kValidate, Approval("cp", R"(["source-1","source-3"])"), Auth(f.acme_op));
+    HttpResult r =
+        c.Send("POST", kValidate, Approval("cp", R"(["source-1","source-3"])"), Auth(f.acme_op));
     CHECK(r.status == 422);
     CHECK(ErrorCode(r) == "invalid_argument");
     // Malformed bodies.
     CHECK(c.Send("POST", kValidate, R"({"checkpoint_id":"cp"})", Auth(f.acme_op)).status == 400);
-    CHECK(c.Send("POST", kValidate, R"({"approved_source_ids":[]})", Auth(f.acme_op)).status == 400);
+    CHECK(c.Send("POST", kValidate, R"({"approved_source_ids":[]})", Auth(f.acme_op)).status ==
+          400);
     CHECK(c.Send("POST", kValidate, Approval("cp", R"([1])"), Auth(f.acme_op)).status == 400);
     CHECK(c.Send("POST", kValidate, R"({"checkpoint_id":"cp","approved_source_ids":[],"data":[1]})",
                  Auth(f.acme_op))
@@ -130,12 +135,14 @@ TEST_SUITE("api/hitl") {
     CHECK(c.Send("POST", kValidate, Approval("cp", "[]"), Auth(f.acme_auditor)).status == 403);
     REQUIRE(c.Send("POST", kCreate, Checkpoint("adm", "Admin"), Auth(f.acme_op)).status == 201);
     CHECK(c.Send("POST", kValidate, Approval("adm", "[]"), Auth(f.acme_op)).status == 403);
-    CHECK(c.Send("POST", kValidate, Approval("adm", R"(["source-2"])"), Auth(f.acme_admin)).status == 200);
+    CHECK(
+        c.Send("POST", kValidate, Approval("adm", R"(["source-2"])"), Auth(f.acme_admin)).status ==
+        200);
 
     // Rejection needs a reason; then approval is 409 checkpoint_rejected.
     CHECK(c.Send("POST", std::string(kCreate) + "/cp/reject", "{}", Auth(f.acme_op)).status == 400);
-    r = c.Send("POST", std::string(kCreate) + "/cp/reject", R"({"reason":"Budget concerns","by":"manager"})",
-               Auth(f.acme_op));
+    r = c.Send("POST", std::string(kCreate) + "/cp/reject",
+               R"({"reason":"Budget concerns","by":"manager"})", Auth(f.acme_op));
     REQUIRE_MESSAGE(r.status == 200, r.body);
     CHECK(Body(r)["status"] == "rejected");
     CHECK(Body(r)["reason"] == "Budget concerns");
@@ -145,15 +152,17 @@ TEST_SUITE("api/hitl") {
     CHECK(ErrorCode(r) == "checkpoint_rejected");
     CHECK(Body(r)["error"]["status"] == "rejected");
     // The same rejection again is idempotent.
-    r = c.Send("POST", std::string(kCreate) + "/cp/reject", R"({"reason":"Budget concerns","by":"manager"})",
-               Auth(f.acme_op));
+    r = c.Send("POST", std::string(kCreate) + "/cp/reject",
+               R"({"reason":"Budget concerns","by":"manager"})", Auth(f.acme_op));
     CHECK(r.status == 200);
     CHECK(Body(r)["deduplicated"] == true);
     // The approve route with the id in the path.
     REQUIRE(c.Send("POST", kCreate, Checkpoint("p2"), Auth(f.acme_op)).status == 201);
-    CHECK(c.Send("POST", std::string(kCreate) + "/p2/approve", R"({"checkpoint_id":"other"})", Auth(f.acme_op))
+    CHECK(c.Send("POST", std::string(kCreate) + "/p2/approve", R"({"checkpoint_id":"other"})",
+                 Auth(f.acme_op))
               .status == 400);
-    r = c.Send("POST", std::string(kCreate) + "/p2/approve", R"({"data":{"signoff_text":"ok"}})", Auth(f.acme_op));
+    r = c.Send("POST", std::string(kCreate) + "/p2/approve", R"({"data":{"signoff_text":"ok"}})",
+               Auth(f.acme_op));
     REQUIRE(r.status == 200);
     CHECK(Body(r)["data"]["signoff_text"] == "ok");
     CHECK(Body(r)["approved_source_ids"] == json::array());
@@ -162,7 +171,8 @@ TEST_SUITE("api/hitl") {
   TEST_CASE("ExpiredCheckpointsAnswer409AndShowNoTimeLeft") {
     DomainFixture f(kStart);
     HttpClient c(f.port());
-    REQUIRE(c.Send("POST", kCreate, Checkpoint("cp", "Operator", R"(,"ttl_seconds":3600)"), Auth(f.acme_op))
+    REQUIRE(c.Send("POST", kCreate, Checkpoint("cp", "Operator", R"(,"ttl_seconds":3600)"),
+                   Auth(f.acme_op))
                 .status == 201);
     f.now->store(kStart + 1800LL * 1000000);
     HttpResult r = c.Send("GET", std::string(kCreate) + "/cp", "", Auth(f.acme_op));
@@ -182,14 +192,15 @@ TEST_SUITE("api/hitl") {
     REQUIRE(c.Send("POST", kCreate, Checkpoint("a1"), Auth(f.acme_op)).status == 201);
     REQUIRE(c.Send("POST", kCreate, Checkpoint("g1"), Auth(f.globex_op)).status == 201);
     // Each tenant's checkpoints are 404 to the other, exactly like missing ones.
-    for (const auto& [key, other] : {std::pair{f.acme_op, std::string("g1")},
-                                     std::pair{f.globex_op, std::string("a1")}}) {
+    for (const auto& [key, other] :
+         {std::pair{f.acme_op, std::string("g1")}, std::pair{f.globex_op, std::string("a1")}}) {
       HttpResult get = c.Send("GET", std::string(kCreate) + "/" + other, "", Auth(key));
       HttpResult missing = c.Send("GET", std::string(kCreate) + "/zzz", "", Auth(key));
       CHECK(get.status == 404);
       CHECK(missing.status == 404);
       CHECK(c.Send("POST", kValidate, Approval(other, "[]"), Auth(key)).status == 404);
-      CHECK(c.Send("POST", std::string(kCreate) + "/" + other + "/reject", R"({"reason":"x"})", Auth(key))
+      CHECK(c.Send("POST", std::string(kCreate) + "/" + other + "/reject", R"({"reason":"x"})",
+                   Auth(key))
                 .status == 404);
     }
     // X-Tenant-ID must match a tenant key (403, as everywhere).
@@ -224,10 +235,13 @@ TEST_SUITE("api/hitl") {
     HttpClient c(f.port());
     for (int i = 0; i < 5; ++i) {
       f.now->store(kStart + i);
-      REQUIRE(c.Send("POST", kCreate, Checkpoint("c" + std::to_string(i)), Auth(f.acme_op)).status == 201);
+      REQUIRE(
+          c.Send("POST", kCreate, Checkpoint("c" + std::to_string(i)), Auth(f.acme_op)).status ==
+          201);
     }
     REQUIRE(c.Send("POST", kValidate, Approval("c1", "[]"), Auth(f.acme_op)).status == 200);
-    HttpResult r = c.Send("GET", std::string(kCreate) + "?status=pending&limit=3", "", Auth(f.acme_viewer));
+    HttpResult r =
+        c.Send("GET", std::string(kCreate) + "?status=pending&limit=3", "", Auth(f.acme_viewer));
     REQUIRE(r.status == 200);
     json j = Body(r);
     REQUIRE(j["checkpoints"].size() == 3);
@@ -237,10 +251,12 @@ TEST_SUITE("api/hitl") {
     REQUIRE(Body(r)["checkpoints"].size() == 1);
     CHECK(Body(r)["checkpoints"][0]["checkpoint_id"] == "c1");
     CHECK(Body(r)["checkpoints"][0]["decided_at"].is_string());
-    CHECK(c.Send("GET", std::string(kCreate) + "?status=open", "", Auth(f.acme_viewer)).status == 400);
+    CHECK(c.Send("GET", std::string(kCreate) + "?status=open", "", Auth(f.acme_viewer)).status ==
+          400);
     CHECK(c.Send("GET", std::string(kCreate) + "?limit=0", "", Auth(f.acme_viewer)).status == 400);
     CHECK(c.Send("GET", std::string(kCreate) + "?limit=x", "", Auth(f.acme_viewer)).status == 400);
-    CHECK(c.Send("GET", std::string(kCreate) + "?min_lsn=999999", "", Auth(f.acme_viewer)).status == 400);
+    CHECK(c.Send("GET", std::string(kCreate) + "?min_lsn=999999", "", Auth(f.acme_viewer)).status ==
+          400);
     // Unknown methods on known paths: 405.
     CHECK(c.Send("DELETE", std::string(kCreate) + "/c1", "", Auth(f.acme_op)).status == 405);
   }
@@ -251,9 +267,11 @@ TEST_SUITE("api/hitl") {
     REQUIRE(c.Send("POST", kCreate, Checkpoint("a"), Auth(f.acme_op)).status == 201);
     REQUIRE(c.Send("POST", kCreate, Checkpoint("b"), Auth(f.acme_op)).status == 201);
     REQUIRE(c.Send("POST", kCreate, Checkpoint("g"), Auth(f.globex_op)).status == 201);
-    REQUIRE(c.Send("POST", kValidate, Approval("a", R"(["source-2"])"), Auth(f.acme_op)).status == 200);
-    REQUIRE(c.Send("POST", std::string(kCreate) + "/b/reject", R"({"reason":"no"})", Auth(f.acme_admin))
-                .status == 200);
+    REQUIRE(c.Send("POST", kValidate, Approval("a", R"(["source-2"])"), Auth(f.acme_op)).status ==
+            200);
+    REQUIRE(
+        c.Send("POST", std::string(kCreate) + "/b/reject", R"({"reason":"no"})", Auth(f.acme_admin))
+            .status == 200);
     HttpResult r = c.Send("GET", "/api/v1/copilot/hitl/audit", "", Auth(f.acme_auditor));
     REQUIRE(r.status == 200);
     json e = Body(r)["entries"];
@@ -266,7 +284,8 @@ TEST_SUITE("api/hitl") {
     CHECK(e[3]["reason"] == "no");
     r = c.Send("GET", "/api/v1/copilot/hitl/audit?limit=2", "", Auth(f.admin));
     CHECK(Body(r)["entries"].size() == 2);
-    CHECK(c.Send("GET", "/api/v1/copilot/hitl/audit?since=yesterday", "", Auth(f.admin)).status == 400);
+    CHECK(c.Send("GET", "/api/v1/copilot/hitl/audit?since=yesterday", "", Auth(f.admin)).status ==
+          400);
     r = c.Send("GET", "/api/v1/copilot/hitl/audit?until=1", "", Auth(f.admin));
     CHECK(Body(r)["entries"].empty());
   }

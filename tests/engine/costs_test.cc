@@ -32,7 +32,8 @@ struct Env {
   std::shared_ptr<std::atomic<int64_t>> now;
   std::unique_ptr<Engine> engine;
 
-  explicit Env(int64_t start, CostOptions costs = {}) : now(std::make_shared<std::atomic<int64_t>>(start)) {
+  explicit Env(int64_t start, CostOptions costs = {})
+      : now(std::make_shared<std::atomic<int64_t>>(start)) {
     EngineOptions o;
     o.data_dir = dir.Sub("data");
     o.clock = [n = now] { return n->load(); };
@@ -41,7 +42,9 @@ struct Env {
     engine = std::move(Engine::Open(o).value());
   }
   Costs& costs() { return engine->costs(); }
-  void Sync() { REQUIRE(engine->WaitForViews(engine->log().LastLsn(), std::chrono::seconds(30)).ok()); }
+  void Sync() {
+    REQUIRE(engine->WaitForViews(engine->log().LastLsn(), std::chrono::seconds(30)).ok());
+  }
   // Records one call costing `usd` micro-dollars at `at`.
   void Spend(const std::string& tenant, int64_t usd, int64_t at = 0, bool success = true,
              const std::string& model = "gpt-4o") {
@@ -108,9 +111,10 @@ TEST_SUITE("engine/costs") {
   }
 
   TEST_CASE("PricingArithmeticHasNoFloatingPointDrift") {
-    PricingTable t = PricingTable::Parse(R"({"openai":{"gpt-4o-mini":{"input_per_1m":0.15,"output_per_1m":0.60},
+    PricingTable t =
+        PricingTable::Parse(R"({"openai":{"gpt-4o-mini":{"input_per_1m":0.15,"output_per_1m":0.60},
                                                "*":{"input_per_1m":"0.1","output_per_1m":"0.2"}}})")
-                         .value();
+            .value();
     const Price* p = t.Find("openai", "gpt-4o-mini");
     REQUIRE(p != nullptr);
     CHECK(p->in_per_1m_usd_micros == 150000);
@@ -184,11 +188,13 @@ TEST_SUITE("engine/costs") {
     CHECK(p["projected_usd_micros"] == 1);
     CHECK(e.stream == "tenant/acme/costs");
     // Just under 100%: throttle; exactly 100%: deny.
-    CHECK(env.costs().Check("acme", 2000000, "", "", kOp).value().decision == BudgetDecision::kThrottle);
+    CHECK(env.costs().Check("acme", 2000000, "", "", kOp).value().decision ==
+          BudgetDecision::kThrottle);
     r = env.costs().Check("acme", 2000001, "", "", kOp).value();
     CHECK(r.decision == BudgetDecision::kDeny);
     CHECK(r.event_type == "BudgetDenied");
-    CHECK(Engine::EventToJson(env.engine->log().ReadEvent(r.event_lsn).value())["payload"]["reason"] ==
+    CHECK(Engine::EventToJson(
+              env.engine->log().ReadEvent(r.event_lsn).value())["payload"]["reason"] ==
           "budget_exceeded");
     // Alerts: exactly 80% spent is a soft crossing, exactly 100% a hard one.
     env.Spend("acme", 1, now);
@@ -208,7 +214,8 @@ TEST_SUITE("engine/costs") {
     CHECK(all["governance_events"][0]["type"] == "BudgetDenied");
     // A new day starts from zero.
     env.now->store(now + kD);
-    CHECK(env.costs().Check("acme", 7999999, "", "", kOp).value().decision == BudgetDecision::kAllow);
+    CHECK(env.costs().Check("acme", 7999999, "", "", kOp).value().decision ==
+          BudgetDecision::kAllow);
   }
 
   TEST_CASE("DefaultAndGlobalBudgets") {
@@ -226,13 +233,15 @@ TEST_SUITE("engine/costs") {
     CHECK(r.lines[0].scope == "tenant");
     CHECK(r.lines[1].scope == "global");
     CHECK(r.lines[1].spent_usd_micros == 19000000);
-    CHECK(env.costs().Check("acme", 1000000, "", "", kOp).value().decision == BudgetDecision::kDeny);
+    CHECK(env.costs().Check("acme", 1000000, "", "", kOp).value().decision ==
+          BudgetDecision::kDeny);
     // A set budget replaces the default; 0 means no limit.
     REQUIRE(env.costs().SetBudget("tenant", "acme", Daily(0), kAdmin).ok());
     BudgetRecord g;
     g.monthly_usd_micros = 100000000;
     REQUIRE(env.costs().SetBudget("global", "", g, kAdmin).ok());
-    CHECK(env.costs().Check("acme", 1000000, "", "", kOp).value().decision == BudgetDecision::kAllow);
+    CHECK(env.costs().Check("acme", 1000000, "", "", kOp).value().decision ==
+          BudgetDecision::kAllow);
     // Only admins set budgets; thresholds must make sense.
     CHECK(env.costs().SetBudget("tenant", "acme", Daily(1), kOp).status().IsInvalidArgument());
     BudgetRecord bad = Daily(1);
@@ -247,12 +256,12 @@ TEST_SUITE("engine/costs") {
     const int64_t now = At("2026-03-10T12:30:00Z");
     Env env(now);
     // 24h = the current hour and the 23 before it: from 2026-03-09T13:00:00Z.
-    env.Spend("acme", 1, At("2026-03-09T13:00:00Z"));            // first µs of the window
-    env.Spend("acme", 10, At("2026-03-09T13:00:00Z") - 1);       // one µs before: out
-    env.Spend("acme", 100, At("2026-03-10T12:59:59.999999Z"));   // last µs of the current hour
-    env.Spend("acme", 1000, At("2026-03-10T13:00:00Z"));         // next hour: out
+    env.Spend("acme", 1, At("2026-03-09T13:00:00Z"));           // first µs of the window
+    env.Spend("acme", 10, At("2026-03-09T13:00:00Z") - 1);      // one µs before: out
+    env.Spend("acme", 100, At("2026-03-10T12:59:59.999999Z"));  // last µs of the current hour
+    env.Spend("acme", 1000, At("2026-03-10T13:00:00Z"));        // next hour: out
     env.Spend("acme", 10000, At("2026-03-03T13:00:00Z"), true, "gpt-4o-mini");  // first µs of 7d
-    env.Spend("acme", 100000, At("2026-03-03T13:00:00Z") - 1);   // out of 7d, in 30d
+    env.Spend("acme", 100000, At("2026-03-03T13:00:00Z") - 1);                  // out of 7d, in 30d
     env.Sync();
     json s = env.costs().Summary("acme", 24).value();
     CHECK(s["from"] == "2026-03-09T13:00:00.000000Z");
@@ -286,7 +295,7 @@ TEST_SUITE("engine/costs") {
     const int64_t q2 = At("2026-03-10T12:15:00Z");
     for (int i = 0; i < 50; ++i) env.Spend("acme", 1, q1 + i, i != 0);  // 49/50 = 98%: fine
     CHECK(env.Alerts("acme", "success_rate").empty());
-    for (int i = 0; i < 50; ++i) env.Spend("acme", 1, q2 + i, i > 1);   // 48/50 = 96%
+    for (int i = 0; i < 50; ++i) env.Spend("acme", 1, q2 + i, i > 1);  // 48/50 = 96%
     json a = env.Alerts("acme", "success_rate");
     REQUIRE(a.size() == 1);
     CHECK(a[0]["window_start"] == "2026-03-10T12:15:00.000000Z");
@@ -321,7 +330,8 @@ TEST_SUITE("engine/costs") {
     CostOptions strict = o;
     strict.anomaly_min_usd_micros = 5000000;
     Env env2(now, strict);
-    for (int64_t h = 1; h <= 168; ++h) env2.Spend("acme", h % 2 ? 1000000 : 1200000, window_from - h * kH + 5);
+    for (int64_t h = 1; h <= 168; ++h)
+      env2.Spend("acme", h % 2 ? 1000000 : 1200000, window_from - h * kH + 5);
     env2.Spend("acme", 4000000, At("2026-03-10T11:00:00Z"));
     CHECK(env2.Alerts("acme", "anomaly").empty());
     json all = env2.costs().Alerts("acme", 24).value();

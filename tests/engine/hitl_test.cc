@@ -62,7 +62,8 @@ TEST_SUITE("engine/hitl") {
     CHECK(c.state.status == CheckpointStatus::kPending);
     CHECK(c.state.expires_at_us == kStart + 72 * kHour);  // the default TTL
 
-    HitlResult a = env.hitl().Approve("cp-1", AcmeOp(), {"source-1"}, R"({"priority":"high"})", "", kOp);
+    HitlResult a =
+        env.hitl().Approve("cp-1", AcmeOp(), {"source-1"}, R"({"priority":"high"})", "", kOp);
     REQUIRE(a.ok());
     CHECK_FALSE(a.deduplicated);
     CHECK(a.state.status == CheckpointStatus::kApproved);
@@ -70,7 +71,8 @@ TEST_SUITE("engine/hitl") {
     const uint64_t last = env.engine->log().LastLsn();
 
     // The same approval again (its data spelled differently): the original.
-    HitlResult again = env.hitl().Approve("cp-1", AcmeOp(), {"source-1"}, R"({"priority": "high"})", "", kOp);
+    HitlResult again =
+        env.hitl().Approve("cp-1", AcmeOp(), {"source-1"}, R"({"priority": "high"})", "", kOp);
     REQUIRE(again.ok());
     CHECK(again.deduplicated);
     CHECK(again.lsn == a.lsn);
@@ -202,7 +204,7 @@ TEST_SUITE("engine/hitl") {
     s.ttl_us = kHour;
     REQUIRE(env.hitl().Create(s, kOp).ok());
     REQUIRE(env.hitl().Create(Spec("later"), kOp).ok());  // 72 h
-    env.engine.reset();  // "shut down"
+    env.engine.reset();                                   // "shut down"
     env.now->store(kStart + 2 * kHour);
     env.Open();  // recovery expires what passed its deadline meanwhile
     CHECK(env.hitl().Load("soon").value().status == CheckpointStatus::kExpired);
@@ -241,7 +243,8 @@ TEST_SUITE("engine/hitl") {
     std::vector<std::thread> threads;
     for (int i = 0; i < 8; ++i) {
       threads.emplace_back([&, i] {
-        HitlResult r = env.hitl().Approve("cp", AcmeOp(), {i % 2 ? "source-1" : "source-2"}, "", "", kOp);
+        HitlResult r =
+            env.hitl().Approve("cp", AcmeOp(), {i % 2 ? "source-1" : "source-2"}, "", "", kOp);
         if (r.ok() && !r.deduplicated) ++applied;
         if (r.ok() && r.deduplicated) ++dedup;
         if (r.code == HitlCode::kNotPending) ++conflict;

@@ -1,6 +1,8 @@
 // The costs fold: time buckets, windows read from them, latency percentiles,
 // budgets and the indexes.
 
+#include "projections/costs.h"
+
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
@@ -9,7 +11,6 @@
 #include "engine/engine.h"
 #include "engine/payload_codec.h"
 #include "log/event_types.h"
-#include "projections/costs.h"
 #include "projections/view_store.h"
 
 using namespace logbook;
@@ -47,8 +48,14 @@ struct Folder {
   void Usage(const std::string& tenant, int64_t at, int64_t usd, uint32_t latency = 100,
              bool success = true, const std::string& model = "gpt-4o") {
     Apply("UsageRecorded",
-          {{"provider", "openai"}, {"model", model}, {"tokens_in", 10}, {"tokens_out", 5},
-           {"usd_micros", usd}, {"latency_ms", latency}, {"success", success}, {"occurred_at_us", at}},
+          {{"provider", "openai"},
+           {"model", model},
+           {"tokens_in", 10},
+           {"tokens_out", 5},
+           {"usd_micros", usd},
+           {"latency_ms", latency},
+           {"success", success},
+           {"occurred_at_us", at}},
           tenant);
   }
   UsageStats Total(const std::string& tenant, int64_t from, int64_t to) {
@@ -123,8 +130,10 @@ TEST_SUITE("projections/costs") {
     CHECK(f.Total("globex", day, day + kD).usd_micros == 500000);
     // Spend per day and month.
     CHECK(CostsProjection::DaySpend(f.txn, "acme", day + kD).value() == 24000000);
-    CHECK(CostsProjection::MonthSpend(f.txn, "acme", At("2026-03-01T00:00:00Z")).value() == 72000000);
-    CHECK(CostsProjection::MonthSpend(f.txn, kAllTenants, At("2026-03-01T00:00:00Z")).value() == 72500000);
+    CHECK(CostsProjection::MonthSpend(f.txn, "acme", At("2026-03-01T00:00:00Z")).value() ==
+          72000000);
+    CHECK(CostsProjection::MonthSpend(f.txn, kAllTenants, At("2026-03-01T00:00:00Z")).value() ==
+          72500000);
   }
 
   TEST_CASE("QuartersCountSuccesses") {
@@ -144,8 +153,11 @@ TEST_SUITE("projections/costs") {
 
   TEST_CASE("BudgetsCountOnlyFromAdminsAndGlobalOnlyFromTheGlobalStream") {
     Folder f;
-    json b = {{"scope", "tenant"}, {"daily_usd_micros", 5000000}, {"monthly_usd_micros", 0},
-              {"soft_threshold", 0.8}, {"hard_threshold", 1.0}};
+    json b = {{"scope", "tenant"},
+              {"daily_usd_micros", 5000000},
+              {"monthly_usd_micros", 0},
+              {"soft_threshold", 0.8},
+              {"hard_threshold", 1.0}};
     f.Apply("BudgetSet", b, "acme", Role::kOperator);
     CHECK_FALSE(CostsProjection::Budget(f.txn, "acme").value().has_value());
     f.Apply("BudgetSet", b, "acme", Role::kAdmin);

@@ -29,10 +29,12 @@ std::string LastLine(const std::string& s) {
   return nl == std::string::npos ? t : t.substr(nl + 1);
 }
 
-std::string Checkpoint(const std::string& id, int64_t expires_at_us, const std::string& role = "Operator") {
-  return "append --stream checkpoint/" + id + " --tenant acme --type CheckpointCreated --payload '" +
-         R"({"checkpoint_id":")" + id + R"(","prompt":"Approve weekly report draft?","required_role":")" +
-         role + R"(","source_ids":["s1","s2"],"dag_run_id":"abc123","expires_at_us":)" +
+std::string Checkpoint(const std::string& id, int64_t expires_at_us,
+                       const std::string& role = "Operator") {
+  return "append --stream checkpoint/" + id +
+         " --tenant acme --type CheckpointCreated --payload '" + R"({"checkpoint_id":")" + id +
+         R"(","prompt":"Approve weekly report draft?","required_role":")" + role +
+         R"(","source_ids":["s1","s2"],"dag_run_id":"abc123","expires_at_us":)" +
          std::to_string(expires_at_us) + "}'";
 }
 
@@ -67,24 +69,27 @@ TEST_SUITE("tools/cli") {
 
     // Approving: the tenant is required, the role must reach, ids must be candidates.
     CHECK(cli.Run("approvals approve cp1 --source s1", &out, &err) == 4);
-    CHECK(cli.Run("approvals approve cp1 --tenant acme --role viewer --source s1", &out, &err) == 2);
+    CHECK(cli.Run("approvals approve cp1 --tenant acme --role viewer --source s1", &out, &err) ==
+          2);
     CHECK(cli.Run("approvals approve cp2 --tenant acme --source s1", &out, &err) == 2);
     CHECK(cli.Run("approvals approve cp1 --tenant acme --source s9", &out, &err) == 5);
     CHECK(err.find("s9") != std::string::npos);
     CHECK(cli.Run("approvals approve nope --tenant acme", &out, &err) == 7);
     CHECK(cli.Run("approvals approve cp1 --tenant acme --kv novalue", &out, &err) == 4);
-    REQUIRE(cli.Run("approvals approve cp1 --tenant acme --source s1 --kv signoff_text=ok --by manager",
-                    &out, &err) == 0);
+    REQUIRE(
+        cli.Run("approvals approve cp1 --tenant acme --source s1 --kv signoff_text=ok --by manager",
+                &out, &err) == 0);
     CHECK(out.find("approved checkpoint cp1") == 0);
     // Idempotent repeat; a different decision is a conflict.
-    REQUIRE(cli.Run("approvals approve cp1 --tenant acme --source s1 --kv signoff_text=ok", &out, &err) == 0);
+    REQUIRE(cli.Run("approvals approve cp1 --tenant acme --source s1 --kv signoff_text=ok", &out,
+                    &err) == 0);
     CHECK(out.find("nothing appended") != std::string::npos);
     CHECK(cli.Run("approvals reject cp1 --tenant acme --reason late", &out, &err) == 6);
     CHECK(cli.Run("approvals approve old --tenant acme", &out, &err) == 6);
     // An admin rejects cp2.
     CHECK(cli.Run("approvals reject cp2 --tenant acme", &out, &err) == 4);  // --reason is required
-    REQUIRE(cli.Run("approvals reject cp2 --tenant acme --role admin --reason 'Budget concerns'", &out,
-                    &err) == 0);
+    REQUIRE(cli.Run("approvals reject cp2 --tenant acme --role admin --reason 'Budget concerns'",
+                    &out, &err) == 0);
 
     REQUIRE(cli.Run("approvals show cp1 --json", &out) == 0);
     auto j = nlohmann::json::parse(out);
@@ -108,11 +113,13 @@ TEST_SUITE("tools/cli") {
     std::string out, err;
     REQUIRE(cli.Run("init", &out) == 0);
     auto usage = [&](const std::string& model, int in, int outt, int usd) {
-      return cli.Run("append --stream tenant/acme/costs --tenant acme --type UsageRecorded --payload "
-                     "'{\"provider\":\"openai\",\"model\":\"" + model + "\",\"tokens_in\":" +
-                         std::to_string(in) + ",\"tokens_out\":" + std::to_string(outt) +
-                         ",\"usd_micros\":" + std::to_string(usd) + ",\"latency_ms\":200,\"success\":true}'",
-                     &out, &err);
+      return cli.Run(
+          "append --stream tenant/acme/costs --tenant acme --type UsageRecorded --payload "
+          "'{\"provider\":\"openai\",\"model\":\"" +
+              model + "\",\"tokens_in\":" + std::to_string(in) +
+              ",\"tokens_out\":" + std::to_string(outt) + ",\"usd_micros\":" + std::to_string(usd) +
+              ",\"latency_ms\":200,\"success\":true}'",
+          &out, &err);
     };
     REQUIRE(usage("gpt-4o", 150, 80, 2100) == 0);
     REQUIRE(usage("gpt-4o-mini", 100, 50, 100) == 0);
@@ -141,7 +148,8 @@ TEST_SUITE("tools/cli") {
     REQUIRE(cli.Run("cost check --tenant globex --projected 5", &out, &err) == 0);
     CHECK(out.find("allow") == 0);
     const std::string file = dir.Sub("budgets.json");
-    std::ofstream(file) << R"({"global":{"daily":25.0,"monthly":500},"tenants":{"acme":{"daily":"5.00"}}})";
+    std::ofstream(file)
+        << R"({"global":{"daily":25.0,"monthly":500},"tenants":{"acme":{"daily":"5.00"}}})";
     REQUIRE(cli.Run("cost budget set --file " + file, &out, &err) == 0);
     REQUIRE(cli.Run("cost budget list", &out, &err) == 0);
     j = nlohmann::json::parse(out);
@@ -150,11 +158,14 @@ TEST_SUITE("tools/cli") {
     std::ofstream(file) << R"({"tenants":{"acme":{"weekly":1}}})";
     CHECK(cli.Run("cost budget set --file " + file, &out, &err) == 5);
     REQUIRE(cli.Run("cost alerts --tenant acme", &out, &err) == 0);
-    CHECK(nlohmann::json::parse(out)["governance_events"].size() == 4);  // 2 BudgetSet, throttle, deny
+    CHECK(nlohmann::json::parse(out)["governance_events"].size() ==
+          4);  // 2 BudgetSet, throttle, deny
 
     // A pricing file replaces the built-in table; a bad one stops the command.
-    std::ofstream(dir.Sub("pricing.json")) << R"({"acme-ai":{"m1":{"input_per_1m":1.5,"output_per_1m":3}}})";
-    REQUIRE(cli.Run("--pricing-file " + dir.Sub("pricing.json") + " cost pricing", &out, &err) == 0);
+    std::ofstream(dir.Sub("pricing.json"))
+        << R"({"acme-ai":{"m1":{"input_per_1m":1.5,"output_per_1m":3}}})";
+    REQUIRE(cli.Run("--pricing-file " + dir.Sub("pricing.json") + " cost pricing", &out, &err) ==
+            0);
     CHECK(nlohmann::json::parse(out)["acme-ai"]["m1"]["input_per_1m"] == 1.5);
     std::ofstream(dir.Sub("bad.json")) << R"({"acme-ai":{"m1":{"input_per_1m":"cheap"}}})";
     CHECK(cli.Run("--pricing-file " + dir.Sub("bad.json") + " cost report", &out, &err) == 5);
