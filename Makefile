@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DATA_DIR ?= ./logbook-data
 
-.PHONY: all setup build test test-fast asan demo serve bench bench-http bench-langgraph format clean
+.PHONY: all setup build test test-fast asan demo serve bench bench-http bench-langgraph bench-costs format clean
 
 all: build
 
@@ -47,6 +47,11 @@ bench-http: build
 # a local PostgreSQL 15; installs Debian's postgresql-15 when missing).
 bench-langgraph: build
 	bash bench/langgraph/run.sh $(BUILD)/logbook
+
+# Cost summary/alerts latency over 10 M usage events, and checkpoint approvals
+# over HTTP; ARGS="--quick" or ARGS="--events 1000000" for shorter runs.
+bench-costs: build
+	$(BUILD)/cost_bench $(ARGS)
 
 format:
 	cmake --build $(BUILD) --target format

@@ -48,6 +48,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   engine->log_ = std::move(log).value();
   engine->projector_ = std::make_unique<Projector>(*engine->log_, MakeAllProjections());
   engine->sessions_ = std::make_unique<Sessions>(*engine, options.sessions);
+  Result<PricingTable> pricing = options.costs.pricing_file.empty()
+                                     ? PricingTable::Default()
+                                     : PricingTable::Load(options.costs.pricing_file);
+  if (!pricing.ok()) return pricing.status();
+  engine->costs_ = std::make_unique<Costs>(*engine, options.costs, std::move(pricing).value());
+  engine->hitl_ = std::make_unique<Hitl>(*engine, options.hitl);
   Status s = engine->projector_->Load(!options.read_only);
   if (!s.ok()) return s;
   if (!options.read_only && options.catch_up_views) {
@@ -59,12 +65,21 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     s = engine->sessions_->Recover();
     if (!s.ok()) return s;
     if (options.run_projector_thread) engine->sessions_->StartSweeper();
+    // Recovery: checkpoints whose deadline passed while no engine ran expire now.
+    Result<size_t> expired = engine->hitl_->ExpireDue();
+    if (!expired.ok()) return expired.status();
+    if (*expired > 0) {
+      s = engine->WaitForViews(engine->log_->LastLsn(), std::chrono::seconds(60));
+      if (!s.ok()) return s;
+    }
+    if (options.run_projector_thread) engine->hitl_->Start();
   }
   return engine;
 }
 
 Engine::~Engine() {
   if (sessions_) sessions_->StopSweeper();
+  if (hitl_) hitl_->Stop();
   if (projector_) projector_->Stop();
 }
 
@@ -263,6 +278,9 @@ Status Engine::WaitForViews(uint64_t lsn, std::chrono::milliseconds timeout) {
     if (projector_->AppliedLsn() >= lsn) return Status::OK();
     return Status::TimedOut("views are at LSN " + std::to_string(projector_->AppliedLsn()) +
                             " and a read-only engine does not advance them");
+  }
+  if (!options_.run_projector_thread && projector_->AppliedLsn() < lsn) {
+    return projector_->CatchUp();  // no thread would advance them
   }
   return projector_->WaitFor(lsn, timeout);
 }

@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/costs.h"
+#include "engine/hitl.h"
 #include "engine/projector.h"
 #include "log/keyring.h"
 #include "engine/sessions.h"
@@ -45,6 +47,11 @@ struct EngineOptions {
   // Progress of the view catch-up on open: (done LSN, target LSN).
   std::function<void(uint64_t, uint64_t)> recovery_progress;
   SessionOptions sessions;  // TTLs, snapshot limits, recap, bundles (engine/sessions.h)
+  // The clock of commands and time-windowed queries (µs since the epoch);
+  // empty = the system clock. Tests inject their own.
+  std::function<int64_t()> clock;
+  HitlOptions hitl;   // checkpoint TTL and expiry sweep (engine/hitl.h)
+  CostOptions costs;  // pricing, budgets, alert settings (engine/costs.h)
 };
 
 // One event to append, as JSON-facing callers give it.
@@ -63,6 +70,10 @@ class Engine {
   Projector& projector() { return *projector_; }
   bool read_only() const { return options_.read_only; }
   Sessions& sessions() { return *sessions_; }
+  Hitl& hitl() { return *hitl_; }
+  Costs& costs() { return *costs_; }
+  // Now by the engine's clock (EngineOptions::clock).
+  int64_t Now() const { return options_.clock ? options_.clock() : NowMicros(); }
 
   // Validates every event (type, id, payload against the schema), then
   // appends them atomically. Nothing is written when any event is invalid.
@@ -83,7 +94,8 @@ class Engine {
   // The same as a DOM, for callers that edit it.
   static nlohmann::json EventToJson(const Event& e);
 
-  // Waits until the views include `lsn` (read-your-writes).
+  // Waits until the views include `lsn` (read-your-writes). Without a
+  // projector thread, catches the views up on the calling thread.
   Status WaitForViews(uint64_t lsn, std::chrono::milliseconds timeout);
   // The key ring, or null when the log is not encrypted.
   KeyRing* keyring() const { return keyring_.get(); }
@@ -108,6 +120,10 @@ class Engine {
   std::unique_ptr<Log> log_;
   std::unique_ptr<Projector> projector_;
   std::unique_ptr<Sessions> sessions_;  // after the log: its sweeper stops first
+  // Declared after the log and projector: destroyed (and the sweeper
+  // stopped) before them.
+  std::unique_ptr<Costs> costs_;
+  std::unique_ptr<Hitl> hitl_;
 };
 
 // "2026-11-26T07:24:03.123456Z"

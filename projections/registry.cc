@@ -2,6 +2,8 @@
 #include "projections/graph_checkpoints.h"
 #include "projections/holds.h"
 #include "projections/opt_outs.h"
+#include "projections/costs.h"
+#include "projections/hitl_checkpoints.h"
 #include "projections/projection.h"
 #include "projections/sessions.h"
 #include "projections/stream_stats.h"
@@ -18,6 +20,8 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   v.push_back(std::make_unique<OptOutsProjection>());
   v.push_back(std::make_unique<HoldsProjection>());
   v.push_back(std::make_unique<SessionsProjection>());
+  v.push_back(std::make_unique<HitlCheckpointsProjection>());
+  v.push_back(std::make_unique<CostsProjection>());
   return v;
 }
 

@@ -52,6 +52,8 @@ Result<std::unique_ptr<Engine>> OpenEngine(const GlobalFlags& g, const OpenFlags
   o.catch_up_views = f.catch_up_views;
   o.verify_tail_records = f.verify_tail ? 1024 : 0;
   o.sessions = SessionOptionsFrom(g.sessions);
+  o.hitl = g.hitl;
+  o.costs = g.costs;
   Progress progress("recovering views");
   o.recovery_progress = [&](uint64_t done, uint64_t total) { progress.Update(done, total); };
   Result<std::unique_ptr<Engine>> e = Engine::Open(o);

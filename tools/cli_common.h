@@ -51,6 +51,8 @@ struct GlobalFlags {
   std::string key_dir;
   bool no_encryption = false;  // a new data directory gets no keys
   SessionFlags sessions;
+  HitlOptions hitl;   // --checkpoint-* flags (tools/cli_hitl.cc)
+  CostOptions costs;  // --pricing-file, budget and alert flags (tools/cli_cost.cc)
 };
 
 // The key directory g names, or the default beside the data directory.
@@ -97,5 +99,7 @@ void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // hold
 void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 // The SessionOptions the flags describe.
 SessionOptions SessionOptionsFrom(const SessionFlags& f);
+void AddHitlCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 
 }  // namespace logbook::cli

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include "api/graph_routes.h"
+#include "api/cost_routes.h"
+#include "api/hitl_routes.h"
 #include "api/keys.h"
 #include "api/server.h"
 #include "engine/graph_store.h"
@@ -125,6 +127,8 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         return s.IsInvalidArgument() ? FailUsage(s.message()) : Fail(s);
       }
       api::AddSessionRoutes(server.router(), **engine);
+      api::AddHitlRoutes(server.router(), **engine);
+      api::AddCostRoutes(server.router(), **engine);
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       graph.Start();
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,

@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   AddWorkspaceCommands(app, g, &run);
   AddComplianceCommands(app, g, &run);
   AddSessionCommands(app, g, &run);
+  AddHitlCommands(app, g, &run);
+  AddCostCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);

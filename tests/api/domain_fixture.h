@@ -1,0 +1,77 @@
+#pragma once
+// A real server with the HITL and cost routes, on an ephemeral port over a
+// temp data directory, with a fake clock and keys for two tenants.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "api/cost_routes.h"
+#include "api/hitl_routes.h"
+#include "api/keys.h"
+#include "api/server.h"
+#include "tests/api/http_client.h"
+#include "tests/test_util.h"
+
+namespace logbook::test {
+
+struct DomainFixture {
+  TempDir dir;
+  std::shared_ptr<std::atomic<int64_t>> now;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<api::KeyStore> keys;
+  std::unique_ptr<api::Server> server;
+  std::string admin, acme_admin, acme_op, acme_viewer, acme_auditor, globex_op;
+
+  explicit DomainFixture(int64_t start_us, CostOptions costs = {})
+      : now(std::make_shared<std::atomic<int64_t>>(start_us)) {
+    EngineOptions eo;
+    eo.data_dir = dir.Sub("data");
+    eo.clock = [n = now] { return n->load(); };
+    eo.costs = costs;
+    eo.hitl.sweep_interval = std::chrono::milliseconds(0);
+    engine = std::move(Engine::Open(eo).value());
+    keys = api::KeyStore::CreateEmpty(dir.Sub("keys.json"));
+    admin = keys->Create("*", Role::kAdmin, "admin").value();
+    acme_admin = keys->Create("acme", Role::kAdmin, "acme admin").value();
+    acme_op = keys->Create("acme", Role::kOperator, "acme op").value();
+    acme_viewer = keys->Create("acme", Role::kViewer, "acme viewer").value();
+    acme_auditor = keys->Create("acme", Role::kAuditor, "acme auditor").value();
+    globex_op = keys->Create("globex", Role::kOperator, "globex op").value();
+    api::ServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 2;
+    server = std::make_unique<api::Server>(*engine, *keys, o);
+    api::AddHitlRoutes(server->router(), *engine);
+    api::AddCostRoutes(server->router(), *engine);
+    REQUIRE(server->Start().ok());
+  }
+  ~DomainFixture() {
+    server->Shutdown();
+    server->Wait();
+  }
+  uint16_t port() const { return server->port(); }
+};
+
+inline std::map<std::string, std::string> Auth(const std::string& key,
+                                               const std::string& tenant = "") {
+  std::map<std::string, std::string> h = {{"Authorization", "Bearer " + key}};
+  if (!tenant.empty()) h["X-Tenant-ID"] = tenant;
+  return h;
+}
+
+inline std::string ErrorCode(const HttpResult& r) {
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("error")) return "<no error body: " + r.body + ">";
+  return j["error"]["code"].get<std::string>();
+}
+
+inline nlohmann::json Body(const HttpResult& r) {
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  REQUIRE_MESSAGE(!j.is_discarded(), r.body);
+  return j;
+}
+
+}  // namespace logbook::test
