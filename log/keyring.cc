@@ -65,6 +65,18 @@ std::string WrapAd(std::string_view tenant, uint32_t key_id) {
   return ad;
 }
 
+// nonce || XChaCha20-Poly1305(plain, ad) || tag under `key`: the form of
+// both sealed payloads and wrapped data keys.
+std::string SealWith(const uint8_t* key, std::string_view ad, const void* plain, size_t n) {
+  std::string out(kSealNonceBytes + n + kSealTagBytes, '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  RandomBytes(o, kSealNonceBytes);  // random 192-bit nonces never repeat in practice
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+      o + kSealNonceBytes, nullptr, static_cast<const unsigned char*>(plain), n,
+      reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, o, key);
+  return out;
+}
+
 std::string MasterPath(const std::string& dir, uint32_t generation = 0) {
   std::string p = dir + "/" + kMasterFile;
   return generation == 0 ? p : p + "." + std::to_string(generation);
@@ -303,13 +315,7 @@ Result<KeyRing::SealKey> KeyRing::KeyFor(std::string_view tenant) {
   e.info.created_at_us = NowMicros();
   e.key = std::make_shared<SecretKey>();
   randombytes_buf(e.key->bytes, kKeyBytes);
-  e.wrapped.resize(kSealNonceBytes + kKeyBytes + kSealTagBytes);
-  auto* w = reinterpret_cast<unsigned char*>(e.wrapped.data());
-  randombytes_buf(w, kSealNonceBytes);
-  const std::string ad = WrapAd(tenant, e.info.key_id);
-  crypto_aead_xchacha20poly1305_ietf_encrypt(w + kSealNonceBytes, nullptr, e.key->bytes, kKeyBytes,
-                                             reinterpret_cast<const unsigned char*>(ad.data()),
-                                             ad.size(), nullptr, w, master_->bytes);
+  e.wrapped = SealWith(master_->bytes, WrapAd(tenant, e.info.key_id), e.key->bytes, kKeyBytes);
   const uint32_t id = e.info.key_id;
   keys_[id] = std::move(e);
   ++next_key_id_;
@@ -325,14 +331,7 @@ Result<KeyRing::SealKey> KeyRing::KeyFor(std::string_view tenant) {
 }
 
 void KeyRing::Seal(const SealKey& key, std::string_view ad, std::string* payload) {
-  std::string out(kSealNonceBytes + payload->size() + kSealTagBytes, '\0');
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
-  RandomBytes(o, kSealNonceBytes);  // random 192-bit nonces never repeat in practice
-  crypto_aead_xchacha20poly1305_ietf_encrypt(
-      o + kSealNonceBytes, nullptr, reinterpret_cast<const unsigned char*>(payload->data()),
-      payload->size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr, o,
-      key.key->bytes);
-  payload->swap(out);
+  *payload = SealWith(key.key->bytes, ad, payload->data(), payload->size());
 }
 
 Status KeyRing::Unseal(uint32_t key_id, std::string_view ad, std::string* payload) const {
@@ -365,34 +364,32 @@ Status KeyRing::Unseal(uint32_t key_id, std::string_view ad, std::string* payloa
 
 Result<size_t> KeyRing::DestroyTenant(std::string_view tenant) {
   std::unique_lock<std::shared_mutex> l(mu_);
-  size_t n = 0;
-  const int64_t now = NowMicros();
+  std::vector<Entry*> live;
   for (auto& [id, e] : keys_) {
-    if (e.info.tenant != tenant || e.info.destroyed) continue;
-    e.info.destroyed = true;
-    e.info.destroyed_at_us = now;
-    ++n;
+    if (e.info.tenant == tenant && !e.info.destroyed) live.push_back(&e);
   }
-  if (n == 0) return n;
+  if (live.empty()) return size_t{0};
+  const int64_t now = NowMicros();
+  for (Entry* e : live) {
+    e->info.destroyed = true;
+    e->info.destroyed_at_us = now;
+  }
   Status s = Persist();
   if (!s.ok()) {
     // Not persisted: the keys still exist on disk, so keep them usable.
-    for (auto& [id, e] : keys_) {
-      if (e.info.tenant == tenant && e.info.destroyed_at_us == now && e.key != nullptr) {
-        e.info.destroyed = false;
-        e.info.destroyed_at_us = 0;
-      }
+    for (Entry* e : live) {
+      e->info.destroyed = false;
+      e->info.destroyed_at_us = 0;
     }
     return s;
   }
-  for (auto& [id, e] : keys_) {
-    if (e.info.tenant != tenant || !e.info.destroyed) continue;
-    e.key.reset();  // sodium_free wipes it
-    sodium_memzero(e.wrapped.data(), e.wrapped.size());
-    e.wrapped.clear();
+  for (Entry* e : live) {
+    e->key.reset();  // sodium_free wipes it
+    sodium_memzero(e->wrapped.data(), e->wrapped.size());
+    e->wrapped.clear();
   }
   if (auto it = current_.find(tenant); it != current_.end()) current_.erase(it);
-  return n;
+  return live.size();
 }
 
 Result<uint32_t> KeyRing::RotateMaster() {
@@ -421,15 +418,7 @@ Result<uint32_t> KeyRing::RotateMaster() {
   std::map<uint32_t, std::string> rewrapped;
   for (const auto& [id, e] : keys_) {
     if (e.key == nullptr) continue;
-    std::string w(kSealNonceBytes + kKeyBytes + kSealTagBytes, '\0');
-    auto* p = reinterpret_cast<unsigned char*>(w.data());
-    randombytes_buf(p, kSealNonceBytes);
-    const std::string ad = WrapAd(e.info.tenant, id);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(p + kSealNonceBytes, nullptr, e.key->bytes,
-                                               kKeyBytes,
-                                               reinterpret_cast<const unsigned char*>(ad.data()),
-                                               ad.size(), nullptr, p, fresh.bytes);
-    rewrapped[id] = std::move(w);
+    rewrapped[id] = SealWith(fresh.bytes, WrapAd(e.info.tenant, id), e.key->bytes, kKeyBytes);
   }
   std::map<uint32_t, std::string> previous;
   for (auto& [id, w] : rewrapped) previous[id] = std::exchange(keys_[id].wrapped, w);
