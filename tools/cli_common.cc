@@ -34,6 +34,28 @@ int FailUsage(const std::string& message) {
   return kExitUsage;
 }
 
+Role CliRole(const GlobalFlags& g) {
+  Role r = Role::kAdmin;
+  if (!ParseRole(g.role, &r)) return Role::kAdmin;
+  return r;
+}
+
+int RequireRole(const GlobalFlags& g, std::initializer_list<Role> allowed, const char* what) {
+  Role r = Role::kNone;
+  if (!ParseRole(g.role, &r) || r == Role::kNone) {
+    return FailUsage("unknown --role '" + g.role +
+                     "' (viewer, operator, admin, auditor or compliance)");
+  }
+  for (Role a : allowed) {
+    if (a == r) return kExitOk;
+  }
+  std::string names;
+  for (Role a : allowed) names += (names.empty() ? "" : ", ") + std::string(RoleName(a));
+  std::fprintf(stderr, "logbook: denied: role %s may not %s (needs %s)\n",
+               std::string(RoleName(r)).c_str(), what, names.c_str());
+  return kExitDenied;
+}
+
 std::string KeyDir(const GlobalFlags& g) {
   if (!g.key_dir.empty()) return g.key_dir;
   std::string d = g.data_dir;

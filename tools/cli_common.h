@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -50,10 +51,22 @@ struct GlobalFlags {
   // (never inside) the data directory. See log/keyring.h.
   std::string key_dir;
   bool no_encryption = false;  // a new data directory gets no keys
+  // Role the command acts under (--role / LOGBOOK_ROLE); compliance commands
+  // check it (RequireRole). Whoever can open the data directory can do
+  // anything, so the default is admin; scripts that mirror a person's
+  // role set it (e.g. LOGBOOK_ROLE=auditor for an export-only job).
+  std::string role = "admin";
   SessionFlags sessions;
   HitlOptions hitl;   // --checkpoint-* flags (tools/cli_hitl.cc)
   CostOptions costs;  // --pricing-file, budget and alert flags (tools/cli_cost.cc)
 };
+
+// kExitOk when g.role is one of `allowed`. Otherwise prints "logbook:
+// denied: ..." naming the role and `what` and returns kExitDenied (kExitUsage
+// for an unknown role name). Use: if (int rc = RequireRole(..); rc) return rc;
+int RequireRole(const GlobalFlags& g, std::initializer_list<Role> allowed, const char* what);
+// g.role parsed (admin when unknown; RequireRole reports unknown names).
+Role CliRole(const GlobalFlags& g);
 
 // The key directory g names, or the default beside the data directory.
 std::string KeyDir(const GlobalFlags& g);

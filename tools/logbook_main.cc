@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
   app.add_flag("--no-encryption", g.no_encryption,
                "Create a new data directory without encryption keys")
       ->envname("LOGBOOK_NO_ENCRYPTION");
+  app.add_option("--role", g.role,
+                 "Role the command acts under: compliance commands check it (exit 2 when denied)")
+      ->envname("LOGBOOK_ROLE")
+      ->capture_default_str();
   app.add_option("--log-level", g.log_level, "trace|debug|info|warn|error|off")
       ->envname("LOGBOOK_LOG_LEVEL")
       ->capture_default_str();
