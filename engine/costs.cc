@@ -623,6 +623,7 @@ Result<nlohmann::json> Costs::Alerts(std::string_view tenant, int64_t window_hou
   nlohmann::json events = nlohmann::json::array();
   for (uint64_t lsn : *gov) {
     Result<Event> e = engine_.log().ReadEvent(lsn);
+    if (!e.ok() && e.status().IsNotFound()) continue;  // removed by retention
     if (!e.ok()) return e.status();
     events.push_back(Engine::EventToJson(*e));
   }
@@ -656,6 +657,7 @@ Result<nlohmann::json> Costs::Events(std::string_view tenant, size_t limit) {
   nlohmann::json out = nlohmann::json::array();
   for (uint64_t lsn : *lsns) {
     Result<Event> e = engine_.log().ReadEvent(lsn);
+    if (!e.ok() && e.status().IsNotFound()) continue;  // removed by retention
     if (!e.ok()) return e.status();
     out.push_back(Engine::EventToJson(*e));
   }

@@ -297,6 +297,7 @@ Result<std::vector<AuditHit>> Engine::QueryAudit(const AuditQuery& q) {
   std::vector<AuditHit> hits;
   Status inner;
   Status s = log_->ScanRecords(*before + 1, [&](uint64_t lsn, std::string_view rec) {
+    if (IsRemovedRecord(rec)) return true;
     Event e;
     inner = DecodeRecordHeader(rec, &e);
     if (!inner.ok()) {
@@ -340,10 +341,12 @@ Result<uint64_t> Engine::LsnAtTime(int64_t us) {
   uint64_t hi = log_->LastLsn() + 1;  // invariant: recorded_at(hi) > us
   while (hi - lo > 1) {
     const uint64_t mid = lo + (hi - lo) / 2;
-    Result<Event> e = log_->ReadEvent(mid);
+    // A removed record has no time: take the next present event's (the
+    // removed one's was no later), or "after everything" when none is left.
+    Result<std::vector<Event>> e = log_->ReadAll(mid, 1);
     if (!e.ok()) return e.status();
-    if (e->recorded_at_us <= us) {
-      lo = mid;
+    if (!e->empty() && e->front().lsn < hi && e->front().recorded_at_us <= us) {
+      lo = e->front().lsn;
     } else {
       hi = mid;
     }

@@ -106,7 +106,10 @@ Result<size_t> Projector::Step(size_t max_events) {
   std::lock_guard<std::mutex> l(mu_);
   const uint64_t from = applied_.load() + 1;
   if (from > log_.LastLsn()) return size_t{0};
-  Result<std::vector<Event>> events = log_.ReadAll(from, std::min(max_events, kChunkEvents));
+  // Removed records come back too: LSNs stay dense, and a view steps over
+  // them (the event is gone; what the view folded from it before stays).
+  Result<std::vector<Event>> events =
+      log_.ReadAll(from, std::min(max_events, kChunkEvents), /*include_removed=*/true);
   if (!events.ok()) return events.status();
   if (events->empty()) return size_t{0};
 
@@ -122,7 +125,7 @@ Result<size_t> Projector::Step(size_t max_events) {
         errors_[i] = "expected LSN " + std::to_string(next[i] + 1) + ", read " + std::to_string(e.lsn);
         continue;
       }
-      Status s = projections_[i]->Apply(e, *txns[i]);
+      Status s = e.removed ? Status::OK() : projections_[i]->Apply(e, *txns[i]);
       if (!s.ok()) {
         errors_[i] = "LSN " + std::to_string(e.lsn) + ": " + s.ToString();
         continue;

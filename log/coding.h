@@ -48,6 +48,11 @@ inline void EncodeFixed32LE(char* p, uint32_t v) {
 inline void EncodeFixed64LE(char* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
+inline void PutFixed64LE(std::string* dst, uint64_t v) {
+  char buf[8];
+  EncodeFixed64LE(buf, v);
+  dst->append(buf, 8);
+}
 inline uint16_t DecodeFixed16LE(const char* p) {
   return static_cast<uint16_t>(static_cast<uint8_t>(p[0]) | (static_cast<uint8_t>(p[1]) << 8));
 }

@@ -86,6 +86,10 @@ std::string ExpectedVersion::ToString() const {
 // many more producer threads than cores.
 struct Log::Pending {
   AppendRequest req;
+  // Set for a maintenance step (RemoveEvents): run by the stager between
+  // groups, when nothing is staged or being written, instead of staging req.
+  std::function<Status()> maintenance;
+  uint64_t maintenance_count = 0;  // its answer
   std::optional<Result<AppendResult>> result;
   std::function<void(Result<AppendResult>)> done;  // async callers
   std::atomic<uint32_t> finished{0};               // sync callers wait on this
@@ -231,9 +235,14 @@ Status Log::LoadLastLsn() {
   if (!it->Valid()) return Status::OK();
   if (it->key().size() != 8) return Status::Corruption("events key of bad length");
   const uint64_t last = coding::DecodeFixed64BE(it->key().data());
-  Event e;
-  if (DecodeRecordHeader(std::string_view(it->value().data(), it->value().size()), &e).ok()) {
-    last_recorded_at_us_ = e.recorded_at_us;
+  // Times never decrease with the LSN: resume from the last event's (removed
+  // records carry none).
+  for (; it->Valid(); it->Prev()) {
+    const std::string_view rec(it->value().data(), it->value().size());
+    if (IsRemovedRecord(rec)) continue;
+    Event e;
+    if (DecodeRecordHeader(rec, &e).ok()) last_recorded_at_us_ = e.recorded_at_us;
+    break;
   }
   next_lsn_ = last + 1;
   {
@@ -519,14 +528,39 @@ void Log::StagerLoop() {
         return open->requests.size() >= options_.max_group_requests ||
                open->bytes >= options_.max_group_bytes;
       };
+      auto maintenance_next = [&] { return !queue_.empty() && queue_.front()->maintenance; };
       stager_cv_.wait(l, [&] {
-        return (!queue_.empty() && !full()) || (!open->empty() && !committer_busy_) ||
+        return (!queue_.empty() && !maintenance_next() && !full()) ||
+               (!open->empty() && !committer_busy_) ||
+               (maintenance_next() && open->empty() && !committer_busy_) ||
                (stopping_ && queue_.empty() && open->empty());
       });
       if (stopping_ && queue_.empty() && open->empty()) return;
+      if (maintenance_next() && open->empty() && !committer_busy_) {
+        // Every earlier group is written; no append is staged until this
+        // step is done, so it sees and may change the heads alone.
+        Pending* m = queue_.front();
+        queue_.erase(queue_.begin());
+        l.unlock();
+        Status ms = failed_.load(std::memory_order_acquire)
+                        ? Status::ReadOnly("log is read-only after a write error: " +
+                                           health().ToString())
+                        : m->maintenance();
+        // The idle group's record of its appends answers retries without a
+        // read; drop it, so a retry of a removed event is found removed.
+        groups[0].Reset();
+        groups[1].Reset();
+        if (ms.ok()) {
+          m->Complete(AppendResult{});
+        } else {
+          m->Complete(ms);
+        }
+        continue;
+      }
       bytes = open->bytes;
       size_t n = 0;
-      while (n < queue_.size() && open->requests.size() + n < options_.max_group_requests &&
+      while (n < queue_.size() && !queue_[n]->maintenance &&
+             open->requests.size() + n < options_.max_group_requests &&
              (n == 0 || bytes < options_.max_group_bytes)) {
         bytes += RequestBytes(*queue_[n]);
         ++n;
@@ -746,10 +780,25 @@ Result<std::optional<StreamHead>> Log::DeriveHead(std::string_view stream, uint6
       return Status::Corruption("stream '" + std::string(stream) + "': index points at LSN " +
                                 std::to_string(h.last_lsn) + ": " + rs.ToString());
     }
+    const std::string_view bytes(rec.data(), rec.size());
+    if (IsRemovedRecord(bytes)) {
+      // Retention removed the stream's last event: its record keeps the
+      // chain hash and tenant the head needs.
+      RemovedRecord r;
+      Status s = DecodeRemovedRecord(bytes, &r);
+      if (s.ok() && (r.reason != RemovalReason::kRetention || r.stream != stream ||
+                     r.stream_version != h.version)) {
+        s = Status::Corruption("the stream index points at a removed record of another stream");
+      }
+      if (!s.ok()) return Status::Corruption("LSN " + std::to_string(h.last_lsn) + ": " + s.message());
+      h.last_hash = r.chain_hash;
+      h.tenant = std::move(r.tenant);
+      return std::optional<StreamHead>(std::move(h));
+    }
     Event e;
-    Status s = DecodeRecordHeader(std::string_view(rec.data(), rec.size()), &e);
+    Status s = DecodeRecordHeader(bytes, &e);
     if (!s.ok()) return Status::Corruption("LSN " + std::to_string(h.last_lsn) + ": " + s.message());
-    h.last_hash = ChainHash(std::string_view(rec.data(), rec.size()));
+    h.last_hash = ChainHash(bytes);
     h.tenant = std::move(e.tenant);
     return std::optional<StreamHead>(std::move(h));
   }
@@ -803,6 +852,11 @@ Result<std::optional<AppendResult>> Log::CheckIdempotency(const AppendRequest& r
     }
     if (!found_staged) {
       Result<Event> ev = ReadEventUpTo(lsns[i], UINT64_MAX);  // written, maybe not yet synced
+      if (!ev.ok() && ev.status().IsNotFound()) {
+        return Status::IdempotencyConflict(
+            "event id " + EventIdToString(req.events[i].event_id) + " was appended at LSN " +
+            std::to_string(lsns[i]) + ", an event since removed by retention or tenant deletion");
+      }
       if (!ev.ok()) return ev.status();
       stream = ev->stream;
       version = ev->stream_version;
@@ -939,6 +993,69 @@ Result<AppendResult> Log::Stage(AppendRequest& req, GroupState& g, const GroupSt
   return r;
 }
 
+Result<uint64_t> Log::RemoveEvents(const std::vector<uint64_t>& lsns, RemovalReason reason,
+                                   const std::vector<std::string>& erase_streams,
+                                   const std::function<Status(rocksdb::WriteBatch*)>& extra) {
+  Pending p;
+  const uint64_t bound = LastLsn();
+  p.maintenance = [&]() -> Status {
+    rocksdb::WriteBatch batch;
+    uint64_t replaced = 0;
+    rocksdb::ReadOptions ro;
+    ro.verify_checksums = true;
+    for (uint64_t lsn : lsns) {
+      if (lsn == 0 || lsn > bound) {
+        return Status::InvalidArgument("LSN " + std::to_string(lsn) + " is not a durable event");
+      }
+      rocksdb::PinnableSlice v;
+      rocksdb::Status rs = db_->Get(ro, cf_events_, coding::Fixed64BE(lsn), &v);
+      if (!rs.ok()) return Status::FromRocks(rs, "reading LSN " + std::to_string(lsn));
+      const std::string_view rec(v.data(), v.size());
+      if (IsRemovedRecord(rec)) continue;  // removed before (a rerun)
+      Event e;
+      if (Status s = DecodeRecordHeader(rec, &e); !s.ok()) {
+        return Status::Corruption("LSN " + std::to_string(lsn) + ": " + s.message());
+      }
+      RemovedRecord stub;
+      stub.lsn = lsn;
+      stub.reason = reason;
+      if (reason == RemovalReason::kRetention) {
+        stub.stream_version = e.stream_version;
+        stub.chain_hash = ChainHash(rec);
+        stub.stream = std::move(e.stream);
+        stub.tenant = std::move(e.tenant);
+      }
+      batch.Put(cf_events_, coding::Fixed64BE(lsn), EncodeRemovedRecord(stub));
+      ++replaced;
+    }
+    for (const std::string& stream : erase_streams) {
+      const std::string prefix = stream + '\0';
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_stream_index_));
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        batch.Delete(cf_stream_index_, it->key());
+      }
+      if (!it->status().ok()) return Status::FromRocks(it->status(), "reading the stream index");
+    }
+    if (extra) {
+      if (Status s = extra(&batch); !s.ok()) return s;
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    Status ws = Status::FromRocks(db_->Write(wo, &batch), "removing events");
+    if (!ws.ok()) {
+      SetFailed(ws);
+      return ws;
+    }
+    for (const std::string& stream : erase_streams) heads_->map.erase(stream);
+    p.maintenance_count = replaced;
+    return Status::OK();
+  };
+  Enqueue(&p);
+  p.Wait();
+  if (!p.result->ok()) return p.result->status();
+  return p.maintenance_count;
+}
+
 Status Log::WaitForLsn(uint64_t lsn, std::chrono::milliseconds timeout,
                        const std::atomic<bool>* cancel) const {
   if (LastLsn() >= lsn) return Status::OK();
@@ -974,12 +1091,32 @@ Status Log::ScanRecords(uint64_t from_lsn,
   return Status::FromRocks(it->status(), "scanning the log");
 }
 
-Result<std::vector<Event>> Log::ReadAll(uint64_t from_lsn, size_t limit) const {
+Result<std::vector<Event>> Log::ReadAll(uint64_t from_lsn, size_t limit,
+                                        bool include_removed) const {
   std::vector<Event> out;
   Status inner;
   Status s = ScanRecords(std::max<uint64_t>(from_lsn, 1), [&](uint64_t lsn, std::string_view rec) {
     if (out.size() >= limit) return false;
     Event e;
+    if (IsRemovedRecord(rec)) {
+      if (!include_removed) return true;
+      RemovedRecord r;
+      inner = DecodeRemovedRecord(rec, &r);
+      if (inner.ok() && r.lsn != lsn) {
+        inner = Status::Corruption("removed record says LSN " + std::to_string(r.lsn));
+      }
+      if (!inner.ok()) {
+        inner = Status::Corruption("LSN " + std::to_string(lsn) + ": " + inner.message());
+        return false;
+      }
+      e.lsn = lsn;
+      e.stream = std::move(r.stream);
+      e.stream_version = r.stream_version;
+      e.tenant = std::move(r.tenant);
+      e.removed = true;
+      out.push_back(std::move(e));
+      return true;
+    }
     inner = DecodeRecord(rec, &e);
     if (inner.ok() && e.lsn != lsn) {
       inner = Status::Corruption("record under key " + std::to_string(lsn) + " says LSN " +
@@ -1008,6 +1145,10 @@ Result<Event> Log::ReadEventUpTo(uint64_t lsn, uint64_t bound) const {
   rocksdb::Status rs = db_->Get(ro, cf_events_, coding::Fixed64BE(lsn), &v);
   if (rs.IsNotFound()) return Status::NotFound("no event at LSN " + std::to_string(lsn));
   if (!rs.ok()) return Status::FromRocks(rs, "reading LSN " + std::to_string(lsn));
+  if (IsRemovedRecord(std::string_view(v.data(), v.size()))) {
+    return Status::NotFound("the event at LSN " + std::to_string(lsn) +
+                            " was removed (retention or tenant deletion)");
+  }
   Event e;
   Status s = DecodeRecord(std::string_view(v.data(), v.size()), &e);
   if (!s.ok()) return Status::Corruption("LSN " + std::to_string(lsn) + ": " + s.message());
@@ -1054,6 +1195,16 @@ Result<std::vector<Event>> Log::ReadStream(std::string_view stream, uint64_t fro
   Status inner;
   Status s = ScanStreamIndex(stream, from_version, [&](uint64_t, uint64_t lsn) {
     Result<Event> e = ReadEvent(lsn);
+    if (!e.ok() && e.status().IsNotFound()) {
+      // Removed by retention (the index keeps pointing at the removed
+      // record); a record missing under an index entry is corruption.
+      rocksdb::PinnableSlice v;
+      rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_events_, coding::Fixed64BE(lsn), &v);
+      if (rs.ok() && IsRemovedRecord(std::string_view(v.data(), v.size()))) return true;
+      inner = Status::Corruption("stream '" + std::string(stream) + "': index points at LSN " +
+                                 std::to_string(lsn) + ", which holds no record");
+      return false;
+    }
     if (!e.ok()) {
       inner = e.status();
       return false;

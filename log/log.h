@@ -41,6 +41,7 @@
 
 namespace rocksdb {
 class DB;
+class WriteBatch;
 class Env;
 class ColumnFamilyHandle;
 }  // namespace rocksdb
@@ -152,11 +153,17 @@ class Log {
   // Wakes every WaitForLsn caller so it re-checks its cancel flag.
   void NotifyWaiters() const;
 
-  // The global feed: events with LSN >= from_lsn, at most `limit`.
-  Result<std::vector<Event>> ReadAll(uint64_t from_lsn, size_t limit) const;
-  // One stream: events with version >= from_version, at most `limit`.
+  // The global feed: events with LSN >= from_lsn, at most `limit`. Removed
+  // records are skipped, unless include_removed: then they come back as
+  // Events with removed = true (and count towards `limit`), so a reader that
+  // needs dense LSNs (the projector) can step over them.
+  Result<std::vector<Event>> ReadAll(uint64_t from_lsn, size_t limit,
+                                     bool include_removed = false) const;
+  // One stream: events with version >= from_version, at most `limit`;
+  // removed versions are skipped.
   Result<std::vector<Event>> ReadStream(std::string_view stream, uint64_t from_version,
                                         size_t limit) const;
+  // kNotFound also when the event was removed (the message says so).
   Result<Event> ReadEvent(uint64_t lsn) const;
   // kNotFound when the stream has no events.
   Result<StreamHead> GetStreamHead(std::string_view stream) const;
@@ -165,13 +172,29 @@ class Log {
   // LSN of version `version` of `stream`; kNotFound if none.
   Result<uint64_t> FindStreamVersion(std::string_view stream, uint64_t version) const;
 
-  // Calls fn(lsn, record bytes) in LSN order from from_lsn until fn returns false.
+  // Calls fn(lsn, record bytes) in LSN order from from_lsn until fn returns
+  // false. Removed records are passed too (IsRemovedRecord tells them apart).
   Status ScanRecords(uint64_t from_lsn,
                      const std::function<bool(uint64_t, std::string_view)>& fn) const;
   // Calls fn(version, lsn) for the versions >= from_version of `stream`, in
   // order, until fn returns false.
   Status ScanStreamIndex(std::string_view stream, uint64_t from_version,
                          const std::function<bool(uint64_t, uint64_t)>& fn) const;
+
+  // Replaces the events at `lsns` (all <= LastLsn()) by removed records
+  // (docs/log_format.md "Removed records") in one synced batch, together with
+  // whatever `extra` adds to it (e.g. progress markers in meta). LSNs stay
+  // dense. kRetention keeps each event's stream, version, tenant and chain
+  // hash, so the stream's retained events still chain and its head is
+  // unchanged. kTenantErased keeps nothing but the LSN, and also deletes the
+  // stream-index entries of `erase_streams` and forgets their heads: such a
+  // stream no longer exists, and an append to it starts again at version 1.
+  // Runs on the writer between groups: no append is staged meanwhile. LSNs
+  // already removed are skipped, so a rerun is harmless. Returns how many
+  // records were replaced.
+  Result<uint64_t> RemoveEvents(const std::vector<uint64_t>& lsns, RemovalReason reason,
+                                const std::vector<std::string>& erase_streams,
+                                const std::function<Status(rocksdb::WriteBatch*)>& extra = {});
 
   // Read-only logs: catches up with the primary's latest writes.
   Status Refresh();

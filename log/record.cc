@@ -5,6 +5,7 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include <xxhash.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -247,6 +248,68 @@ Status DecodeImpl(std::string_view record, Event* e, bool with_payload) {
 }
 
 }  // namespace
+
+std::string EncodeRemovedRecord(const RemovedRecord& r) {
+  std::string body;
+  body.reserve(64 + r.stream.size() + r.tenant.size());
+  coding::PutFixed64LE(&body, r.lsn);
+  coding::PutFixed64LE(&body, r.stream_version);
+  body.append(reinterpret_cast<const char*>(r.chain_hash.data()), r.chain_hash.size());
+  body.push_back(static_cast<char>(r.reason));
+  body.push_back(static_cast<char>(std::min<size_t>(r.stream.size(), 255)));
+  body.append(r.stream.data(), std::min<size_t>(r.stream.size(), 255));
+  body.push_back(static_cast<char>(std::min<size_t>(r.tenant.size(), 255)));
+  body.append(r.tenant.data(), std::min<size_t>(r.tenant.size(), 255));
+  body.resize((body.size() + 7) / 8 * 8, '\0');
+  std::string out(kRecordFrameSize, '\0');
+  out[8] = static_cast<char>(kRecordFormat);
+  out[9] = static_cast<char>(RecordType::kRemoved);
+  coding::EncodeFixed32LE(out.data() + 12, static_cast<uint32_t>(body.size()));
+  out += body;
+  coding::EncodeFixed64LE(out.data(), RecordChecksum(out));
+  return out;
+}
+
+bool IsRemovedRecord(std::string_view record) {
+  return record.size() >= kRecordFrameSize &&
+         static_cast<uint8_t>(record[9]) == static_cast<uint8_t>(RecordType::kRemoved);
+}
+
+Status DecodeRemovedRecord(std::string_view record, RemovedRecord* r) {
+  if (record.size() < kRecordFrameSize + 56) {  // fixed part, two lengths, padding
+    return Status::Corruption("removed record of " + std::to_string(record.size()) + " bytes");
+  }
+  if (coding::DecodeFixed64LE(record.data()) != RecordChecksum(record)) {
+    return Status::Corruption("checksum mismatch in a removed record");
+  }
+  if (static_cast<uint8_t>(record[8]) != kRecordFormat || !IsRemovedRecord(record)) {
+    return Status::Corruption("not a removed record of format 1");
+  }
+  const uint32_t body_len = coding::DecodeFixed32LE(record.data() + 12);
+  if (body_len != record.size() - kRecordFrameSize || body_len % 8 != 0) {
+    return Status::Corruption("bad removed-record length " + std::to_string(body_len));
+  }
+  const char* p = record.data() + kRecordFrameSize;
+  const char* end = record.data() + record.size();
+  r->lsn = coding::DecodeFixed64LE(p);
+  r->stream_version = coding::DecodeFixed64LE(p + 8);
+  std::memcpy(r->chain_hash.data(), p + 16, 32);
+  const auto reason = static_cast<uint8_t>(p[48]);
+  if (reason != static_cast<uint8_t>(RemovalReason::kRetention) &&
+      reason != static_cast<uint8_t>(RemovalReason::kTenantErased)) {
+    return Status::Corruption("removed record with unknown reason " + std::to_string(reason));
+  }
+  r->reason = static_cast<RemovalReason>(reason);
+  p += 49;
+  for (std::string* field : {&r->stream, &r->tenant}) {
+    if (p >= end) return Status::Corruption("removed record is truncated");
+    const auto n = static_cast<uint8_t>(*p++);
+    if (static_cast<size_t>(end - p) < n) return Status::Corruption("removed record is truncated");
+    field->assign(p, n);
+    p += n;
+  }
+  return Status::OK();
+}
 
 Status DecodeRecord(std::string_view record, Event* e) { return DecodeImpl(record, e, true); }
 Status DecodeRecordHeader(std::string_view record, Event* e) {

@@ -66,6 +66,10 @@ struct Event {
   // ring) keeps payload_encoding 1 and says why in payload_error.
   std::string payload;
   std::string payload_error;
+  // A removed record (retention or tenant erasure; see RemovedRecord): only
+  // lsn, stream, stream_version and tenant are set (stream and tenant empty
+  // when erased). Returned only by readers that ask for removed records.
+  bool removed = false;
 };
 
 constexpr uint8_t kRecordFormat = 1;
@@ -76,7 +80,37 @@ constexpr uint8_t kRecordTypeSafeToIgnore = 0x80;
 enum class RecordType : uint8_t {
   kReserved = 0,  // never written
   kEvent = 1,
+  kRemoved = 0x81,  // an event removed by retention or tenant erasure
 };
+
+// What stays at an LSN whose event was removed (docs/log_format.md "Removed
+// records"): the LSN keeps the log dense and the chain hash anchors the
+// stream's retained suffix. Layout after the 16-byte frame (header_len is the
+// length of this body, all little-endian):
+//   +16  u64  lsn
+//   +24  u64  stream_version   (0 when erased)
+//   +32  32   chain_hash       of the removed record (zeros when erased)
+//   +64  u8   reason           RemovalReason
+//   +65  u8   stream length, stream bytes, u8 tenant length, tenant bytes
+//             (both empty when erased)
+//   zero padding to a multiple of 8
+enum class RemovalReason : uint8_t {
+  kRetention = 1,     // pruned by age; the stream goes on from here
+  kTenantErased = 2,  // the tenant was deleted; nothing of it is kept
+};
+struct RemovedRecord {
+  uint64_t lsn = 0;
+  uint64_t stream_version = 0;
+  Hash chain_hash{};
+  RemovalReason reason = RemovalReason::kRetention;
+  std::string stream;
+  std::string tenant;
+};
+std::string EncodeRemovedRecord(const RemovedRecord& r);
+// True when the frame says record_type kRemoved (checksum not yet checked).
+bool IsRemovedRecord(std::string_view record);
+// Checks checksum, format, type and layout; fills *r.
+Status DecodeRemovedRecord(std::string_view record, RemovedRecord* r);
 
 // Stream names: 1..kMaxStreamName bytes of [A-Za-z0-9._:/@$=+-], not starting with '/'.
 constexpr size_t kMaxStreamName = 200;
@@ -112,7 +146,8 @@ class RecordEncoder {
 };
 
 // Checks the checksum, format and envelope of `record` and fills *e.
-// Corruption names what is wrong; it never reads outside `record`.
+// Corruption names what is wrong; it never reads outside `record`. A removed
+// record is not an event: check IsRemovedRecord first where one may occur.
 Status DecodeRecord(std::string_view record, Event* e);
 // Decodes only the frame and envelope, not copying the payload.
 Status DecodeRecordHeader(std::string_view record, Event* e);

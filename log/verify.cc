@@ -36,7 +36,14 @@ Result<Hash> ExpectedPrevHash(const Log& log, const std::string& stream, uint64_
   rocksdb::Status rs = log.db()->Get(rocksdb::ReadOptions(), log.events_cf(),
                                      coding::Fixed64BE(*lsn), &v);
   if (!rs.ok()) return Status::FromRocks(rs, "reading LSN " + std::to_string(*lsn));
-  return ChainHash(std::string_view(v.data(), v.size()));
+  const std::string_view rec(v.data(), v.size());
+  if (IsRemovedRecord(rec)) {
+    // Retention removed it: its removed record keeps the chain hash.
+    RemovedRecord r;
+    if (Status s = DecodeRemovedRecord(rec, &r); !s.ok()) return s;
+    return r.chain_hash;
+  }
+  return ChainHash(rec);
 }
 
 }  // namespace
@@ -64,6 +71,39 @@ VerifyReport VerifyLog(const Log& log, const VerifyOptions& options) {
                                  : "out of order");
     }
     expected_lsn = lsn + 1;
+    if (IsRemovedRecord(rec)) {
+      ++report.removed;
+      RemovedRecord r;
+      if (Status s = DecodeRemovedRecord(rec, &r); !s.ok()) {
+        problem(lsn, "", 0, s.message());
+        return !stop;
+      }
+      if (r.lsn != lsn) {
+        problem(lsn, r.stream, r.stream_version,
+                "removed record says LSN " + std::to_string(r.lsn) + " under key " +
+                    std::to_string(lsn));
+      }
+      if (r.reason != RemovalReason::kRetention) return !stop;  // erased: nothing else is kept
+      // A pruned event keeps its place in its stream: versions still follow
+      // one another, and its chain hash is what the next version must name.
+      auto [it, fresh] = streams.try_emplace(r.stream);
+      StreamState& st = it->second;
+      if (!fresh && r.stream_version != st.version + 1) {
+        problem(lsn, r.stream, r.stream_version,
+                "version follows " + std::to_string(st.version) + " (LSN " +
+                    std::to_string(st.lsn) + ")");
+      }
+      st.version = r.stream_version;
+      st.lsn = lsn;
+      st.hash = r.chain_hash;
+      if (options.check_indexes) {
+        Result<uint64_t> at = log.FindStreamVersion(r.stream, r.stream_version);
+        if (!at.ok() || *at != lsn) {
+          problem(lsn, r.stream, r.stream_version, "stream index does not point at this removed record");
+        }
+      }
+      return !stop;
+    }
     Event e;
     Status s = DecodeRecordHeader(rec, &e);
     if (!s.ok()) {

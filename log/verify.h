@@ -4,7 +4,8 @@
 //   - the XXH3-64 checksum and the envelope (record.h);
 //   - the key equals the envelope's LSN, and LSNs are dense (no gap);
 //   - the chain: prev_hash equals the chain hash of the stream's previous
-//     event, or the stream's genesis value (or its retention anchor);
+//     event, or the stream's genesis value; a removed record (retention)
+//     stands in for its event with the chain hash it kept;
 //   - versions within a stream go up by one;
 //   - the stream index and idempotency index point back at the record;
 // and, at the end, that each stream's head (derived from its last stream-index
@@ -41,7 +42,8 @@ struct VerifyProblem {
 
 struct VerifyReport {
   Status status;           // I/O errors reading the log (not findings)
-  uint64_t records = 0;    // records checked
+  uint64_t records = 0;    // records checked (removed ones included)
+  uint64_t removed = 0;    // of which removed records (retention, tenant erasure)
   uint64_t streams = 0;    // streams seen
   uint64_t first_lsn = 0;
   uint64_t last_lsn = 0;

@@ -45,8 +45,10 @@ void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       for (const VerifyProblem& p : r.problems) {
         std::fprintf(stderr, "logbook: corruption: %s\n", p.ToString().c_str());
       }
-      std::printf("audit verify: %llu records, %llu streams, LSN %llu..%llu: %s\n",
-                  static_cast<unsigned long long>(r.records),
+      const std::string removed =
+          r.removed > 0 ? " (" + std::to_string(r.removed) + " removed)" : std::string();
+      std::printf("audit verify: %llu records%s, %llu streams, LSN %llu..%llu: %s\n",
+                  static_cast<unsigned long long>(r.records), removed.c_str(),
                   static_cast<unsigned long long>(r.streams),
                   static_cast<unsigned long long>(r.first_lsn),
                   static_cast<unsigned long long>(r.last_lsn),
@@ -103,6 +105,7 @@ void AddAdminCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
         nlohmann::json j;
         if (qf->events) {
           Result<Event> ev = (*e)->log().ReadEvent(h.lsn);
+          if (!ev.ok() && ev.status().IsNotFound()) continue;  // removed since it was indexed
           if (!ev.ok()) return Fail(ev.status());
           j = Engine::EventToJson(*ev);
         } else {
