@@ -1,3 +1,4 @@
+#include "projections/artifacts.h"
 #include "projections/audit_index.h"
 #include "projections/graph_checkpoints.h"
 #include "projections/holds.h"
@@ -22,6 +23,7 @@ std::vector<std::unique_ptr<Projection>> MakeAllProjections() {
   v.push_back(std::make_unique<SessionsProjection>());
   v.push_back(std::make_unique<HitlCheckpointsProjection>());
   v.push_back(std::make_unique<CostsProjection>());
+  v.push_back(std::make_unique<ArtifactsProjection>());
   return v;
 }
 

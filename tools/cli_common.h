@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/lifecycle.h"
 
 namespace logbook::cli {
 
@@ -59,6 +60,7 @@ struct GlobalFlags {
   SessionFlags sessions;
   HitlOptions hitl;   // --checkpoint-* flags (tools/cli_hitl.cc)
   CostOptions costs;  // --pricing-file, budget and alert flags (tools/cli_cost.cc)
+  LifecyclePolicy lifecycle;  // --hot-days, --warm-days, --cold-days (tools/cli_lifecycle.cc)
 };
 
 // kExitOk when g.role is one of `allowed`. Otherwise prints "logbook:
@@ -114,5 +116,6 @@ void AddSessionCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 SessionOptions SessionOptionsFrom(const SessionFlags& f);
 void AddHitlCommands(CLI::App& app, GlobalFlags& g, Runner* run);
 void AddCostCommands(CLI::App& app, GlobalFlags& g, Runner* run);
+void AddLifecycleCommands(CLI::App& app, GlobalFlags& g, Runner* run);  // lifecycle ...
 
 }  // namespace logbook::cli

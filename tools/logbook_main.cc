@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   AddSessionCommands(app, g, &run);
   AddHitlCommands(app, g, &run);
   AddCostCommands(app, g, &run);
+  AddLifecycleCommands(app, g, &run);
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,5 @@
 #pragma once
-// A real server with the HITL and cost routes, on an ephemeral port over a
+// A real server with the HITL, cost and lifecycle routes, on an ephemeral port over a
 // temp data directory, with a fake clock and keys for two tenants.
 
 #include <atomic>
@@ -11,6 +11,7 @@
 #include "api/cost_routes.h"
 #include "api/hitl_routes.h"
 #include "api/keys.h"
+#include "api/lifecycle_routes.h"
 #include "api/server.h"
 #include "tests/api/http_client.h"
 #include "tests/test_util.h"
@@ -23,7 +24,8 @@ struct DomainFixture {
   std::unique_ptr<Engine> engine;
   std::unique_ptr<api::KeyStore> keys;
   std::unique_ptr<api::Server> server;
-  std::string admin, acme_admin, acme_op, acme_viewer, acme_auditor, globex_op;
+  std::string admin, acme_admin, acme_op, acme_viewer, acme_auditor, globex_op, acme_compliance,
+      all_compliance;
 
   explicit DomainFixture(int64_t start_us, CostOptions costs = {})
       : now(std::make_shared<std::atomic<int64_t>>(start_us)) {
@@ -40,12 +42,15 @@ struct DomainFixture {
     acme_viewer = keys->Create("acme", Role::kViewer, "acme viewer").value();
     acme_auditor = keys->Create("acme", Role::kAuditor, "acme auditor").value();
     globex_op = keys->Create("globex", Role::kOperator, "globex op").value();
+    acme_compliance = keys->Create("acme", Role::kCompliance, "acme compliance").value();
+    all_compliance = keys->Create("*", Role::kCompliance, "compliance").value();
     api::ServerOptions o;
     o.listen = "127.0.0.1:0";
     o.threads = 2;
     server = std::make_unique<api::Server>(*engine, *keys, o);
     api::AddHitlRoutes(server->router(), *engine);
     api::AddCostRoutes(server->router(), *engine);
+    api::AddLifecycleRoutes(server->router(), *engine, LifecyclePolicy{});
     REQUIRE(server->Start().ok());
   }
   ~DomainFixture() {
