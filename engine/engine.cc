@@ -34,6 +34,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   LogOptions lo;
   lo.keyring = engine->keyring_.get();
   lo.dir = options.data_dir;
+  lo.clock = options.log_clock;
   lo.create_if_missing = options.create_if_missing;
   lo.read_only = options.read_only;
   lo.verify_tail_records = options.verify_tail_records;

@@ -50,6 +50,9 @@ struct EngineOptions {
   // The clock of commands and time-windowed queries (µs since the epoch);
   // empty = the system clock. Tests inject their own.
   std::function<int64_t()> clock;
+  // The log writer's clock (Event::recorded_at_us, what retention ages by);
+  // empty = the system clock. Tests of age-based pruning inject one.
+  std::function<int64_t()> log_clock;
   HitlOptions hitl;   // checkpoint TTL and expiry sweep (engine/hitl.h)
   CostOptions costs;  // pricing, budgets, alert settings (engine/costs.h)
 };

@@ -571,7 +571,8 @@ void Log::StagerLoop() {
     if (!incoming.empty()) {
       ids_->Prune();
       if (open->empty()) {
-        open->now_us = std::max(NowMicros(), last_recorded_at_us_);
+        open->now_us = std::max(options_.clock ? options_.clock() : NowMicros(),
+                                last_recorded_at_us_);
         open->first_lsn = next_lsn_;
       }
       GroupState* inflight = open == &groups[0] ? &groups[1] : &groups[0];

@@ -76,6 +76,9 @@ struct LogOptions {
   // that holds sealed payloads refuses to open for writing, so plaintext
   // never slips into an encrypted log by a missing flag.
   KeyRing* keyring = nullptr;
+  // The writer's clock for recorded_at_us (µs since the epoch; the writer
+  // keeps times from decreasing); empty = the system clock. For tests.
+  std::function<int64_t()> clock;
 };
 
 struct ExpectedVersion {

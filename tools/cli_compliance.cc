@@ -1,9 +1,16 @@
-// CLI commands for legal holds: hold apply|release|check, holds list
-// (docs/operations.md "Legal holds").
+// CLI commands for compliance: legal holds (hold apply|release|check, holds
+// list), retention (retention run|policy) and tenants (tenant export|delete).
+// docs/operations.md "Legal holds", "Retention", "Tenant export and deletion".
 
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "engine/holds.h"
+#include "engine/retention.h"
+#include "engine/tenants.h"
 #include "tools/cli_common.h"
 
 namespace logbook::cli {
@@ -15,6 +22,57 @@ struct HoldFlags {
 };
 
 void PrintHold(const HoldEntry& h) { std::printf("%s\n", h.ToJson().dump().c_str()); }
+
+struct RetentionFlags {
+  std::vector<std::string> retain;
+  std::string policy_file, tenant, actor = "cli";
+  bool dry_run = false, no_compact = false;
+  size_t batch = 20000;
+};
+
+// Defaults, then LOGBOOK_RETAIN_<FAMILY>_DAYS, then --policy FILE, then
+// --retain flags: each later source overrides the earlier ones per family.
+Result<RetentionPolicy> BuildPolicy(const RetentionFlags& f) {
+  RetentionPolicy p = RetentionPolicy::Defaults();
+  for (const std::string& family : RetentionFamilies()) {
+    std::string env = "LOGBOOK_RETAIN_";
+    for (char c : family) env.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    env += "_DAYS";
+    if (const char* v = std::getenv(env.c_str()); v != nullptr && *v != '\0') {
+      if (Status s = p.Set(family + "=" + v); !s.ok()) {
+        return Status::InvalidArgument(env + ": " + s.message());
+      }
+    }
+  }
+  if (!f.policy_file.empty()) {
+    std::ifstream in(f.policy_file);
+    if (!in) return Status::NotFound("cannot read policy file " + f.policy_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
+    if (!j.is_object()) {
+      return Status::InvalidArgument(f.policy_file +
+                                     ": expected a JSON object {\"family\": days or \"keep\"}");
+    }
+    for (const auto& [family, v] : j.items()) {
+      std::string value;
+      if (v.is_number()) {
+        value = v.dump();
+      } else if (v.is_string()) {
+        value = v.get<std::string>();
+      } else {
+        return Status::InvalidArgument(f.policy_file + ": " + family + " must be days or \"keep\"");
+      }
+      if (Status s = p.Set(family + "=" + value); !s.ok()) {
+        return Status::InvalidArgument(f.policy_file + ": " + s.message());
+      }
+    }
+  }
+  for (const std::string& a : f.retain) {
+    if (Status s = p.Set(a); !s.ok()) return s;
+  }
+  return p;
+}
 
 }  // namespace
 
@@ -92,6 +150,132 @@ void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       Result<std::vector<HoldEntry>> all = holds.List(f->tenant);
       if (!all.ok()) return Fail(all.status());
       for (const HoldEntry& h : *all) PrintHold(h);
+      return kExitOk;
+    };
+  });
+
+  // ---- retention
+  auto rf = std::make_shared<RetentionFlags>();
+  auto* retention = app.add_subcommand(
+      "retention",
+      "Prune events older than their family's maximum age. Families: sessions, approvals,\n"
+      "graph, usage, lifecycle, governance, workspace, system, other. Default policy:\n"
+      "sessions=90 approvals=90 usage=180 governance=365 days, the rest kept. Override with\n"
+      "LOGBOOK_RETAIN_<FAMILY>_DAYS, --policy FILE ({\"usage\": 30, \"graph\": \"keep\"}) and\n"
+      "--retain FAMILY=DAYS|keep, in that order.");
+  retention->require_subcommand(1);
+  auto add_policy_flags = [rf](CLI::App* c) {
+    c->add_option("--retain", rf->retain, "FAMILY=DAYS or FAMILY=keep (repeatable)");
+    c->add_option("--policy", rf->policy_file, "JSON file: {\"family\": days or \"keep\"}");
+  };
+  auto* rrun = retention->add_subcommand(
+      "run",
+      "Prune what the policy says has expired and print the counts per family (JSON).\n"
+      "Tenants under a legal hold are skipped and listed; --tenant of a held tenant exits 3.\n"
+      "A run cut short (crash, kill) is finished by the next one. Role: compliance or admin\n"
+      "(--dry-run: auditor too).");
+  add_policy_flags(rrun);
+  rrun->add_flag("--dry-run", rf->dry_run, "Print what would be pruned; change nothing");
+  rrun->add_option("--tenant", rf->tenant, "Only this tenant's events");
+  rrun->add_flag("--no-compact", rf->no_compact,
+                 "Do not compact the pruned range (space then comes back with later compactions)");
+  rrun->add_option("--batch", rf->batch, "Events removed per synced batch")->capture_default_str();
+  rrun->add_option("--actor", rf->actor, "Who runs it (recorded)")->capture_default_str();
+  rrun->callback([&g, run, rf] {
+    *run = [&g, rf] {
+      const int rc =
+          rf->dry_run
+              ? RequireRole(g, {Role::kCompliance, Role::kAdmin, Role::kAuditor}, "plan retention")
+              : RequireRole(g, {Role::kCompliance, Role::kAdmin}, "run retention");
+      if (rc != kExitOk) return rc;
+      Result<RetentionPolicy> policy = BuildPolicy(*rf);
+      if (!policy.ok()) return Fail(policy.status());
+      OpenFlags of;
+      if (rf->dry_run) of.mode = OpenMode::kPreferReadWrite;
+      Result<std::unique_ptr<Engine>> e = OpenEngine(g, of);
+      if (!e.ok()) return Fail(e.status());
+      RetentionService service(**e);
+      RetentionService::RunOptions ro;
+      ro.tenant = rf->tenant;
+      ro.dry_run = rf->dry_run;
+      ro.compact = !rf->no_compact;
+      ro.batch_events = rf->batch;
+      Result<RetentionReport> r = service.Run(*policy, ro, {rf->actor, CliRole(g)});
+      if (!r.ok()) return Fail(r.status());
+      std::printf("%s\n", r->ToJson().dump().c_str());
+      return kExitOk;
+    };
+  });
+  // ---- tenant export | delete
+  struct TenantFlags {
+    std::string tenant, out = ".", reason, actor = "cli";
+    bool dry_run = false;
+  };
+  auto tf = std::make_shared<TenantFlags>();
+  auto* tenant = app.add_subcommand("tenant", "Export or delete all of a tenant's data");
+  tenant->require_subcommand(1);
+  auto* texport = tenant->add_subcommand(
+      "export",
+      "Write <out>/<tenant>-export-<UTC time>/ with manifest.json (counts, BLAKE2b-256 of each\n"
+      "file), events.jsonl (every event of the tenant, LSN order) and artifacts.json (its\n"
+      "artifact index). Role: auditor, compliance or admin.");
+  texport->add_option("--tenant", tf->tenant, "Tenant")->required();
+  texport->add_option("--out", tf->out, "Directory to create the bundle in")->capture_default_str();
+  texport->add_option("--actor", tf->actor, "Who exports (recorded)")->capture_default_str();
+  texport->callback([&g, run, tf] {
+    *run = [&g, tf] {
+      if (int rc = RequireRole(g, {Role::kAuditor, Role::kCompliance, Role::kAdmin},
+                               "export a tenant");
+          rc != kExitOk) {
+        return rc;
+      }
+      OpenFlags of;
+      of.mode = OpenMode::kPreferReadWrite;
+      Result<std::unique_ptr<Engine>> e = OpenEngine(g, of);
+      if (!e.ok()) return Fail(e.status());
+      TenantService tenants(**e);
+      Result<TenantExportReport> r = tenants.Export(tf->tenant, tf->out, {tf->actor, CliRole(g)});
+      if (!r.ok()) return Fail(r.status());
+      std::printf("%s\n", r->ToJson().dump().c_str());
+      return kExitOk;
+    };
+  });
+  auto* tdelete = tenant->add_subcommand(
+      "delete",
+      "Remove every event of the tenant from the log, its graph chunks and its encryption keys\n"
+      "(crypto-shredding), then refold the views. --dry-run prints the counts. A legal hold\n"
+      "refuses it (exit 3). Rerun after a crash to finish. Export first: this cannot be undone.\n"
+      "Role: compliance or admin (auditor may not: exit 2).");
+  tdelete->add_option("--tenant", tf->tenant, "Tenant")->required();
+  tdelete->add_flag("--dry-run", tf->dry_run, "Print what would be deleted; change nothing");
+  tdelete->add_option("--reason", tf->reason, "Why (recorded, e.g. the erasure request id)");
+  tdelete->add_option("--actor", tf->actor, "Who deletes (recorded)")->capture_default_str();
+  tdelete->callback([&g, run, tf] {
+    *run = [&g, tf] {
+      if (int rc = RequireRole(g, {Role::kCompliance, Role::kAdmin}, "delete a tenant");
+          rc != kExitOk) {
+        return rc;
+      }
+      OpenFlags of;
+      if (tf->dry_run) of.mode = OpenMode::kPreferReadWrite;
+      Result<std::unique_ptr<Engine>> e = OpenEngine(g, of);
+      if (!e.ok()) return Fail(e.status());
+      TenantService tenants(**e);
+      Result<TenantDeleteReport> r =
+          tenants.Delete(tf->tenant, tf->dry_run, {tf->actor, CliRole(g)}, tf->reason);
+      if (!r.ok()) return Fail(r.status());
+      std::printf("%s\n", r->ToJson().dump().c_str());
+      return kExitOk;
+    };
+  });
+
+  auto* rpolicy = retention->add_subcommand("policy", "Print the policy the flags and environment give");
+  add_policy_flags(rpolicy);
+  rpolicy->callback([run, rf] {
+    *run = [rf] {
+      Result<RetentionPolicy> policy = BuildPolicy(*rf);
+      if (!policy.ok()) return Fail(policy.status());
+      std::printf("%s\n", policy->ToJson().dump().c_str());
       return kExitOk;
     };
   });
