@@ -14,6 +14,7 @@
 #include "api/cost_routes.h"
 #include "api/hitl_routes.h"
 #include "api/keys.h"
+#include "api/hold_routes.h"
 #include "api/lifecycle_routes.h"
 #include "api/server.h"
 #include "engine/graph_store.h"
@@ -131,6 +132,7 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       api::AddHitlRoutes(server.router(), **engine);
       api::AddCostRoutes(server.router(), **engine);
       api::AddLifecycleRoutes(server.router(), **engine, g.lifecycle);
+      api::AddHoldRoutes(server.router(), **engine);
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       graph.Start();
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,

@@ -1,5 +1,5 @@
 #pragma once
-// A real server with the HITL, cost and lifecycle routes, on an ephemeral port over a
+// A real server with the HITL, cost, lifecycle and legal-hold routes, on an ephemeral port over a
 // temp data directory, with a fake clock and keys for two tenants.
 
 #include <atomic>
@@ -10,6 +10,7 @@
 
 #include "api/cost_routes.h"
 #include "api/hitl_routes.h"
+#include "api/hold_routes.h"
 #include "api/keys.h"
 #include "api/lifecycle_routes.h"
 #include "api/server.h"
@@ -51,6 +52,7 @@ struct DomainFixture {
     api::AddHitlRoutes(server->router(), *engine);
     api::AddCostRoutes(server->router(), *engine);
     api::AddLifecycleRoutes(server->router(), *engine, LifecyclePolicy{});
+    api::AddHoldRoutes(server->router(), *engine);
     REQUIRE(server->Start().ok());
   }
   ~DomainFixture() {
