@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/core_routes.h"
+#include "api/route_util.h"
 
 namespace logbook::api {
 
@@ -255,7 +256,6 @@ Handler Pooled(std::shared_ptr<WorkPool> pool, std::function<Response(Request&)>
   };
 }
 
-Actor ActorOf(const Request& req) { return Actor{req.caller.key_id, req.caller.role}; }
 
 }  // namespace
 

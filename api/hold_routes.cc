@@ -8,37 +8,12 @@ namespace logbook::api {
 
 namespace {
 
-// Exactly one of `roles`, or admin; 403 otherwise. (As in lifecycle_routes.cc.)
-bool MayAct(const Request& req, std::initializer_list<Role> roles, const char* what,
-            Response* err) {
-  if (req.caller.role == Role::kAdmin) return true;
-  std::string names;
-  for (Role r : roles) {
-    if (req.caller.role == r) return true;
-    names += (names.empty() ? "" : ", ") + std::string(RoleName(r));
-  }
-  *err = Response::Error(403, "forbidden",
-                         std::string("to ") + what + " needs the role " + names + " or admin");
-  return false;
-}
-
-// The one tenant a route acts for: tenant_id (body or query) or the key's /
-// X-Tenant-ID one. 400 tenant_required when there is none.
-bool OneTenant(const Request& req, const std::string& named, std::string* tenant, Response* err) {
-  if (!ResolveTenant(req.caller, named, tenant, err)) return false;
-  if (tenant->empty()) {
-    *err = Response::Error(400, "tenant_required", "tenant_id or X-Tenant-ID is required");
-    return false;
-  }
-  return true;
-}
 
 std::string QueryTenant(const Request& req) {
   auto it = req.query.find("tenant_id");
   return it == req.query.end() ? std::string() : it->second;
 }
 
-Actor ActorOf(const Request& req) { return Actor{req.caller.key_id, req.caller.role}; }
 
 nlohmann::json HoldJson(const HoldEntry& h) {
   nlohmann::json j = h.ToJson();

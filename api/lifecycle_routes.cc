@@ -10,31 +10,6 @@ namespace {
 constexpr size_t kDefaultListed = 100;
 constexpr size_t kMaxListed = 10000;
 
-// Exactly one of `roles`, or admin; 403 otherwise.
-bool MayAct(const Request& req, std::initializer_list<Role> roles, const char* what,
-            Response* err) {
-  if (req.caller.role == Role::kAdmin) return true;
-  std::string names;
-  for (Role r : roles) {
-    if (req.caller.role == r) return true;
-    names += (names.empty() ? "" : ", ") + std::string(RoleName(r));
-  }
-  *err = Response::Error(403, "forbidden",
-                         std::string("to ") + what + " needs the role " + names + " or admin");
-  return false;
-}
-
-// The one tenant a write acts for: tenant_id (body or query) or the key's /
-// X-Tenant-ID one. 400 tenant_required when there is none.
-bool OneTenant(const Request& req, const std::string& named, std::string* tenant, Response* err) {
-  if (!ResolveTenant(req.caller, named, tenant, err)) return false;
-  if (tenant->empty()) {
-    *err = Response::Error(400, "tenant_required", "tenant_id or X-Tenant-ID is required");
-    return false;
-  }
-  return true;
-}
-
 bool DaysValue(const nlohmann::json& v, const char* name, uint32_t* out, Response* err) {
   if (!v.is_number_unsigned() || v.get<uint64_t>() > 36600) {
     *err = Response::Error(400, "bad_request", std::string(name) + " must be 0..36600");

@@ -110,4 +110,26 @@ bool WaitForMinLsn(Engine& engine, const Request& req, Response* err) {
   return true;
 }
 
+bool MayAct(const Request& req, std::initializer_list<Role> roles, const char* what,
+            Response* err) {
+  if (req.caller.role == Role::kAdmin) return true;
+  std::string names;
+  for (Role r : roles) {
+    if (req.caller.role == r) return true;
+    names += (names.empty() ? "" : ", ") + std::string(RoleName(r));
+  }
+  *err = Response::Error(403, "forbidden",
+                         std::string("to ") + what + " needs the role " + names + " or admin");
+  return false;
+}
+
+bool OneTenant(const Request& req, const std::string& named, std::string* tenant, Response* err) {
+  if (!ResolveTenant(req.caller, named, tenant, err)) return false;
+  if (tenant->empty()) {
+    *err = Response::Error(400, "tenant_required", "tenant_id or X-Tenant-ID is required");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace logbook::api

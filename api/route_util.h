@@ -32,6 +32,18 @@ bool QueryLimit(const Request& req, size_t def, size_t max, size_t* out, Respons
 // X-Tenant-ID (400 if both are given and differ), else for none (*tenant = "").
 bool ResolveTenant(const Caller& c, const std::string& named, std::string* tenant, Response* err);
 
+// Exactly one of `roles`, or admin; otherwise *err = 403 forbidden naming
+// what needs which roles. For routes whose roles are not a minimum level.
+bool MayAct(const Request& req, std::initializer_list<Role> roles, const char* what,
+            Response* err);
+
+// The one tenant a request acts for (ResolveTenant), which must be set:
+// 400 tenant_required when neither tenant_id nor the key or X-Tenant-ID names one.
+bool OneTenant(const Request& req, const std::string& named, std::string* tenant, Response* err);
+
+// The calling key as the actor of the events a request appends.
+inline Actor ActorOf(const Request& req) { return Actor{req.caller.key_id, req.caller.role}; }
+
 // Read-your-writes: with ?min_lsn=N, waits (up to 5 s) until the views
 // include LSN N; 400 for a bad number, 503 timed_out when they do not.
 bool WaitForMinLsn(Engine& engine, const Request& req, Response* err);

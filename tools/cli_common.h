@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/retention.h"
 #include "engine/lifecycle.h"
 
 namespace logbook::cli {
@@ -69,6 +70,12 @@ struct GlobalFlags {
 int RequireRole(const GlobalFlags& g, std::initializer_list<Role> allowed, const char* what);
 // g.role parsed (admin when unknown; RequireRole reports unknown names).
 Role CliRole(const GlobalFlags& g);
+
+// Retention policy: the defaults, then LOGBOOK_RETAIN_<FAMILY>_DAYS, then
+// `policy_file` (JSON {"family": days or "keep"}), then `retain` entries
+// (FAMILY=DAYS|keep); each later source overrides earlier ones per family.
+Result<RetentionPolicy> BuildRetentionPolicy(const std::vector<std::string>& retain,
+                                             const std::string& policy_file);
 
 // The key directory g names, or the default beside the data directory.
 std::string KeyDir(const GlobalFlags& g);

@@ -30,9 +30,10 @@ struct RetentionFlags {
   size_t batch = 20000;
 };
 
-// Defaults, then LOGBOOK_RETAIN_<FAMILY>_DAYS, then --policy FILE, then
-// --retain flags: each later source overrides the earlier ones per family.
-Result<RetentionPolicy> BuildPolicy(const RetentionFlags& f) {
+}  // namespace
+
+Result<RetentionPolicy> BuildRetentionPolicy(const std::vector<std::string>& retain,
+                                             const std::string& policy_file) {
   RetentionPolicy p = RetentionPolicy::Defaults();
   for (const std::string& family : RetentionFamilies()) {
     std::string env = "LOGBOOK_RETAIN_";
@@ -44,14 +45,14 @@ Result<RetentionPolicy> BuildPolicy(const RetentionFlags& f) {
       }
     }
   }
-  if (!f.policy_file.empty()) {
-    std::ifstream in(f.policy_file);
-    if (!in) return Status::NotFound("cannot read policy file " + f.policy_file);
+  if (!policy_file.empty()) {
+    std::ifstream in(policy_file);
+    if (!in) return Status::NotFound("cannot read policy file " + policy_file);
     std::stringstream text;
     text << in.rdbuf();
     const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
     if (!j.is_object()) {
-      return Status::InvalidArgument(f.policy_file +
+      return Status::InvalidArgument(policy_file +
                                      ": expected a JSON object {\"family\": days or \"keep\"}");
     }
     for (const auto& [family, v] : j.items()) {
@@ -61,17 +62,23 @@ Result<RetentionPolicy> BuildPolicy(const RetentionFlags& f) {
       } else if (v.is_string()) {
         value = v.get<std::string>();
       } else {
-        return Status::InvalidArgument(f.policy_file + ": " + family + " must be days or \"keep\"");
+        return Status::InvalidArgument(policy_file + ": " + family + " must be days or \"keep\"");
       }
       if (Status s = p.Set(family + "=" + value); !s.ok()) {
-        return Status::InvalidArgument(f.policy_file + ": " + s.message());
+        return Status::InvalidArgument(policy_file + ": " + s.message());
       }
     }
   }
-  for (const std::string& a : f.retain) {
+  for (const std::string& a : retain) {
     if (Status s = p.Set(a); !s.ok()) return s;
   }
   return p;
+}
+
+namespace {
+
+Result<RetentionPolicy> BuildPolicy(const RetentionFlags& f) {
+  return BuildRetentionPolicy(f.retain, f.policy_file);
 }
 
 }  // namespace

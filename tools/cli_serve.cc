@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/compliance_routes.h"
 #include "api/graph_routes.h"
 #include "api/cost_routes.h"
 #include "api/hitl_routes.h"
@@ -32,6 +33,9 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
     GraphOptions graph;
     int64_t graph_sweep_interval_ms = 60000;
     WorkspaceServeFlags workspace;
+    std::string export_dir;
+    std::vector<std::string> retain;
+    std::string retention_policy;
   };
   auto f = std::make_shared<ServeFlags>();
   auto* serve = app.add_subcommand(
@@ -75,6 +79,15 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   serve->add_option("--graph-keep-latest", f->graph.keep_latest,
                     "Keep at most N checkpoints per thread namespace (0: keep all)")
       ->envname("LOGBOOK_GRAPH_KEEP_LATEST")->capture_default_str();
+  serve->add_option("--export-dir", f->export_dir,
+                    "Where POST /api/v1/compliance/tenants/{t}/export writes bundles (created;\n"
+                    "default <data-dir>.exports)")
+      ->envname("LOGBOOK_EXPORT_DIR");
+  serve->add_option("--retain", f->retain,
+                    "Retention policy of the retention routes: FAMILY=DAYS|keep (repeatable; over\n"
+                    "LOGBOOK_RETAIN_<FAMILY>_DAYS and the defaults, see `retention --help`)");
+  serve->add_option("--retention-policy", f->retention_policy,
+                    "JSON file {\"family\": days or \"keep\"} for the retention routes");
   serve->add_option("--graph-sweep-interval-ms", f->graph_sweep_interval_ms,
                     "How often TTL, pruning and the chunk sweep run")
       ->envname("LOGBOOK_GRAPH_SWEEP_INTERVAL_MS")->capture_default_str();
@@ -133,6 +146,23 @@ void AddServeCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       api::AddCostRoutes(server.router(), **engine);
       api::AddLifecycleRoutes(server.router(), **engine, g.lifecycle);
       api::AddHoldRoutes(server.router(), **engine);
+      api::ComplianceRouteOptions co;
+      Result<RetentionPolicy> policy = BuildRetentionPolicy(f->retain, f->retention_policy);
+      if (!policy.ok()) return FailUsage(policy.status().message());
+      co.retention = std::move(policy).value();
+      co.export_dir = f->export_dir;
+      if (co.export_dir.empty()) {
+        std::string d = g.data_dir;
+        while (d.size() > 1 && d.back() == '/') d.pop_back();
+        co.export_dir = d + ".exports";
+      }
+      std::error_code ec;
+      std::filesystem::create_directories(co.export_dir, ec);
+      if (ec) {
+        return Fail(Status::IOError("cannot create export directory " + co.export_dir + ": " +
+                                    ec.message()));
+      }
+      api::AddComplianceRoutes(server.router(), **engine, std::move(co));
       if (Status s = server.Start(); !s.ok()) return Fail(s);
       graph.Start();
       spdlog::info("logbook serving {} on {} (port {}), data dir {}", "HTTP", f->o.listen,

@@ -1,13 +1,16 @@
 #pragma once
-// A real server with the HITL, cost, lifecycle and legal-hold routes, on an ephemeral port over a
-// temp data directory, with a fake clock and keys for two tenants.
+// A real server with the HITL, cost, lifecycle, legal-hold, retention and
+// tenant routes, on an ephemeral port over a temp data directory, with a
+// fake clock and keys for two tenants.
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/compliance_routes.h"
 #include "api/cost_routes.h"
 #include "api/hitl_routes.h"
 #include "api/hold_routes.h"
@@ -28,11 +31,14 @@ struct DomainFixture {
   std::string admin, acme_admin, acme_op, acme_viewer, acme_auditor, globex_op, acme_compliance,
       all_compliance;
 
-  explicit DomainFixture(int64_t start_us, CostOptions costs = {})
+  // fake_log_clock: the log records events at the fake clock's time too
+  // (retention ages by it); otherwise at the system clock's.
+  explicit DomainFixture(int64_t start_us, CostOptions costs = {}, bool fake_log_clock = false)
       : now(std::make_shared<std::atomic<int64_t>>(start_us)) {
     EngineOptions eo;
     eo.data_dir = dir.Sub("data");
     eo.clock = [n = now] { return n->load(); };
+    if (fake_log_clock) eo.log_clock = eo.clock;
     eo.costs = costs;
     eo.hitl.sweep_interval = std::chrono::milliseconds(0);
     engine = std::move(Engine::Open(eo).value());
@@ -53,6 +59,10 @@ struct DomainFixture {
     api::AddCostRoutes(server->router(), *engine);
     api::AddLifecycleRoutes(server->router(), *engine, LifecyclePolicy{});
     api::AddHoldRoutes(server->router(), *engine);
+    api::ComplianceRouteOptions co;
+    co.export_dir = dir.Sub("exports");
+    std::filesystem::create_directories(co.export_dir);
+    api::AddComplianceRoutes(server->router(), *engine, std::move(co));
     REQUIRE(server->Start().ok());
   }
   ~DomainFixture() {
