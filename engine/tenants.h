@@ -1,6 +1,6 @@
 #pragma once
 // Tenant export and deletion (docs/operations.md "Tenant export and
-// deletion"; the bundle layout is in docs/log_format.md "Tenant export").
+// deletion", which also gives the bundle's layout).
 //
 // Export writes every event of a tenant, in LSN order, with its artifact
 // index and a manifest of counts and BLAKE2b-256 hashes, into a new

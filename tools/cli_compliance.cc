@@ -244,6 +244,13 @@ void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
       Result<TenantExportReport> r = tenants.Export(tf->tenant, tf->out, {tf->actor, CliRole(g)});
       if (!r.ok()) return Fail(r.status());
       std::printf("%s\n", r->ToJson().dump().c_str());
+      if (r->exported_lsn == 0) {
+        std::fprintf(stderr,
+                     "logbook: warning: a server holds the data directory, so this export is not "
+                     "recorded in the log (TenantExported); use POST "
+                     "/api/v1/compliance/tenants/%s/export to record it\n",
+                     tf->tenant.c_str());
+      }
       return kExitOk;
     };
   });
