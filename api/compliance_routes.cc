@@ -33,24 +33,9 @@ bool BodyPolicy(const nlohmann::json& j, const RetentionPolicy& base, RetentionP
   *out = base;
   auto it = j.find("retain");
   if (it == j.end()) return true;
-  if (!it->is_object()) {
-    *err = Response::Error(400, "bad_request", "retain must be an object {family: days or \"keep\"}");
+  if (Status s = out->SetAll(*it); !s.ok()) {
+    *err = Response::Error(400, "bad_request", "retain: " + s.message());
     return false;
-  }
-  for (const auto& [family, v] : it->items()) {
-    std::string value;
-    if (v.is_number()) {
-      value = v.dump();
-    } else if (v.is_string()) {
-      value = v.get<std::string>();
-    } else {
-      *err = Response::Error(400, "bad_request", "retain." + family + " must be days or \"keep\"");
-      return false;
-    }
-    if (Status s = out->Set(family + "=" + value); !s.ok()) {
-      *err = Response::Error(400, "bad_request", s.message());
-      return false;
-    }
   }
   return true;
 }

@@ -151,6 +151,24 @@ Status RetentionPolicy::Set(std::string_view assignment) {
   return Status::OK();
 }
 
+Status RetentionPolicy::SetAll(const nlohmann::json& families) {
+  if (!families.is_object()) {
+    return Status::InvalidArgument("a retention policy is a JSON object {\"family\": days or \"keep\"}");
+  }
+  for (const auto& [family, v] : families.items()) {
+    std::string value;
+    if (v.is_number()) {
+      value = v.dump();
+    } else if (v.is_string()) {
+      value = v.get<std::string>();
+    } else {
+      return Status::InvalidArgument("retention for " + family + " must be days or \"keep\"");
+    }
+    if (Status s = Set(family + "=" + value); !s.ok()) return s;
+  }
+  return Status::OK();
+}
+
 nlohmann::json RetentionPolicy::ToJson() const {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [family, days] : max_age_days) j[family] = days;

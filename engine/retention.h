@@ -53,6 +53,8 @@ struct RetentionPolicy {
   // Sets one family from "family=days" or "family=keep". Workspace and
   // system cannot be pruned (their views read the log).
   Status Set(std::string_view assignment);
+  // Sets every family of a JSON object {"family": days or "keep"}.
+  Status SetAll(const nlohmann::json& families);
   nlohmann::json ToJson() const;  // {"family": days, ...}
 };
 

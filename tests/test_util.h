@@ -2,12 +2,15 @@
 // Helpers shared by the tests: temp directories, byte-level corruption of
 // stored records, a file system that fails writes on demand, event builders.
 
+#include <doctest/doctest.h>
 #include <rocksdb/file_system.h>
 
 #include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "log/log.h"
 
@@ -63,5 +66,26 @@ class FailingFs : public rocksdb::FileSystemWrapper {
 std::string CliPath();
 // Runs a shell command; returns its exit code and stdout (stderr into *err).
 int RunCommand(const std::string& cmd, std::string* out, std::string* err = nullptr);
+
+// The CLI on one data directory: Run("read --stream s", &out, &err, "LOGBOOK_ROLE=auditor")
+// runs `[env] logbook --data-dir <dir> <args>` and returns the exit code.
+struct Cli {
+  std::string dir;
+  int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr,
+          const std::string& env = "") const {
+    std::string o, e;
+    const int rc = RunCommand(env + " " + CliPath() + " --data-dir " + dir + " " + args, &o, &e);
+    if (out) *out = o;
+    if (err) *err = e;
+    return rc;
+  }
+  // Runs args, requires exit 0 and returns stdout parsed as JSON.
+  nlohmann::json RunJson(const std::string& args) const {
+    std::string out, err;
+    const int rc = Run(args, &out, &err);
+    REQUIRE_MESSAGE(rc == 0, args << ": " << err);
+    return nlohmann::json::parse(out);
+  }
+};
 
 }  // namespace logbook::test

@@ -51,37 +51,13 @@ Result<RetentionPolicy> BuildRetentionPolicy(const std::vector<std::string>& ret
     std::stringstream text;
     text << in.rdbuf();
     const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
-    if (!j.is_object()) {
-      return Status::InvalidArgument(policy_file +
-                                     ": expected a JSON object {\"family\": days or \"keep\"}");
-    }
-    for (const auto& [family, v] : j.items()) {
-      std::string value;
-      if (v.is_number()) {
-        value = v.dump();
-      } else if (v.is_string()) {
-        value = v.get<std::string>();
-      } else {
-        return Status::InvalidArgument(policy_file + ": " + family + " must be days or \"keep\"");
-      }
-      if (Status s = p.Set(family + "=" + value); !s.ok()) {
-        return Status::InvalidArgument(policy_file + ": " + s.message());
-      }
-    }
+    if (Status s = p.SetAll(j); !s.ok()) return Status::InvalidArgument(policy_file + ": " + s.message());
   }
   for (const std::string& a : retain) {
     if (Status s = p.Set(a); !s.ok()) return s;
   }
   return p;
 }
-
-namespace {
-
-Result<RetentionPolicy> BuildPolicy(const RetentionFlags& f) {
-  return BuildRetentionPolicy(f.retain, f.policy_file);
-}
-
-}  // namespace
 
 void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   auto f = std::make_shared<HoldFlags>();
@@ -195,7 +171,7 @@ void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
               ? RequireRole(g, {Role::kCompliance, Role::kAdmin, Role::kAuditor}, "plan retention")
               : RequireRole(g, {Role::kCompliance, Role::kAdmin}, "run retention");
       if (rc != kExitOk) return rc;
-      Result<RetentionPolicy> policy = BuildPolicy(*rf);
+      Result<RetentionPolicy> policy = BuildRetentionPolicy(rf->retain, rf->policy_file);
       if (!policy.ok()) return Fail(policy.status());
       OpenFlags of;
       if (rf->dry_run) of.mode = OpenMode::kPreferReadWrite;
@@ -287,7 +263,7 @@ void AddComplianceCommands(CLI::App& app, GlobalFlags& g, Runner* run) {
   add_policy_flags(rpolicy);
   rpolicy->callback([run, rf] {
     *run = [rf] {
-      Result<RetentionPolicy> policy = BuildPolicy(*rf);
+      Result<RetentionPolicy> policy = BuildRetentionPolicy(rf->retain, rf->policy_file);
       if (!policy.ok()) return Fail(policy.status());
       std::printf("%s\n", policy->ToJson().dump().c_str());
       return kExitOk;

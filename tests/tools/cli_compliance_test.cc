@@ -30,18 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Cli {
-  std::string dir;
-  int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr,
-          const std::string& env = "") const {
-    std::string o, e;
-    int rc = RunCommand(env + " " + CliPath() + " --data-dir " + dir + " " + args, &o, &e);
-    if (out) *out = o;
-    if (err) *err = e;
-    return rc;
-  }
-};
-
 // Fills a new data directory (with keys) in-process: `per_tenant` usage
 // events for each tenant, spread over `streams` streams each.
 void Fill(const std::string& dir, const std::vector<std::string>& tenants, int per_tenant,

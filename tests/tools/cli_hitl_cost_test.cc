@@ -11,17 +11,6 @@ using namespace logbook::test;
 
 namespace {
 
-struct Cli {
-  std::string dir;
-  int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) const {
-    std::string o, e;
-    int rc = RunCommand(CliPath() + " --data-dir " + dir + " " + args, &o, &e);
-    if (out) *out = o;
-    if (err) *err = e;
-    return rc;
-  }
-};
-
 std::string LastLine(const std::string& s) {
   std::string t = s;
   while (!t.empty() && t.back() == '\n') t.pop_back();

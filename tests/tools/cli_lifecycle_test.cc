@@ -15,18 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Cli {
-  std::string dir;
-  int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr,
-          const std::string& env = "") const {
-    std::string o, e;
-    int rc = RunCommand(env + " " + CliPath() + " --data-dir " + dir + " " + args, &o, &e);
-    if (out) *out = o;
-    if (err) *err = e;
-    return rc;
-  }
-};
-
 // Stores an artifact `days_ago` days old (by the real clock; the CLI has no other).
 std::string Store(const std::string& tenant, const std::string& id, int days_ago,
                   const std::string& tier = "hot") {

@@ -13,23 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Cli {
-  std::string dir;
-  int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) const {
-    std::string o, e;
-    int rc = RunCommand(CliPath() + " --data-dir " + dir + " " + args, &o, &e);
-    if (out) *out = o;
-    if (err) *err = e;
-    return rc;
-  }
-  json RunJson(const std::string& args) const {
-    std::string out, err;
-    const int rc = Run(args, &out, &err);
-    REQUIRE_MESSAGE(rc == 0, args << ": " << err);
-    return json::parse(out);
-  }
-};
-
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -14,7 +14,8 @@ using namespace logbook::test;
 
 namespace {
 
-struct Cli {
+// Like test::Cli, with text on stdin instead of environment variables.
+struct PipeCli {
   std::string dir;
   int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr,
           const std::string& stdin_text = "") const {
@@ -36,7 +37,7 @@ size_t Lines(const std::string& s) { return static_cast<size_t>(std::count(s.beg
 TEST_SUITE("tools/cli") {
   TEST_CASE("HelpAndUsageErrors") {
     TempDir dir;
-    Cli cli{dir.Sub("d")};
+    PipeCli cli{dir.Sub("d")};
     std::string out, err;
     CHECK(cli.Run("--help", &out) == 0);
     CHECK(out.find("append") != std::string::npos);
@@ -49,7 +50,7 @@ TEST_SUITE("tools/cli") {
 
   TEST_CASE("MissingDataDirectoryIsNotFound") {
     TempDir dir;
-    Cli cli{dir.Sub("absent")};
+    PipeCli cli{dir.Sub("absent")};
     std::string err;
     CHECK(cli.Run("read", nullptr, &err) == 7);
     CHECK(err.find("logbook init") != std::string::npos);
@@ -58,7 +59,7 @@ TEST_SUITE("tools/cli") {
 
   TEST_CASE("InitAppendReadAuditRoundTrip") {
     TempDir dir;
-    Cli cli{dir.Sub("d")};
+    PipeCli cli{dir.Sub("d")};
     std::string out, err;
     REQUIRE(cli.Run("init", &out, &err) == 0);
     CHECK(out.find("initialised") != std::string::npos);
@@ -119,7 +120,7 @@ TEST_SUITE("tools/cli") {
 
   TEST_CASE("BadInputGetsOneLineAndADocumentedExitCode") {
     TempDir dir;
-    Cli cli{dir.Sub("d")};
+    PipeCli cli{dir.Sub("d")};
     REQUIRE(cli.Run("init") == 0);
     std::string out, err;
     CHECK(cli.Run("append --stream s", &out, &err, "{not json\n") == 5);
@@ -141,7 +142,7 @@ TEST_SUITE("tools/cli") {
 
   TEST_CASE("InitEncryptsByDefaultAndKeysRotateRewrapsTheKeys") {
     TempDir dir;
-    Cli cli{dir.Sub("d")};
+    PipeCli cli{dir.Sub("d")};
     std::string out, err;
     REQUIRE(cli.Run("init", &out) == 0);
     CHECK(out.find("encryption: tenants' payloads are encrypted") != std::string::npos);
@@ -166,7 +167,7 @@ TEST_SUITE("tools/cli") {
 
   TEST_CASE("AuditVerifyExitsEightOnAFlippedByte") {
     TempDir dir;
-    Cli cli{dir.Sub("d")};
+    PipeCli cli{dir.Sub("d")};
     REQUIRE(cli.Run("init") == 0);
     for (int i = 0; i < 3; ++i) {
       REQUIRE(cli.Run("append --stream s --type SessionClosed --payload '{\"reason\":\"r\"}'") == 0);

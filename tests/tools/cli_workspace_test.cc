@@ -24,23 +24,6 @@ using nlohmann::json;
 
 namespace {
 
-struct Cli {
-  std::string dir;
-  int Run(const std::string& args, std::string* out = nullptr, std::string* err = nullptr) const {
-    std::string o, e;
-    const int rc = RunCommand(CliPath() + " --data-dir " + dir + " " + args, &o, &e);
-    if (out) *out = o;
-    if (err) *err = e;
-    return rc;
-  }
-  json RunJson(const std::string& args) const {
-    std::string out, err;
-    const int rc = Run(args, &out, &err);
-    REQUIRE_MESSAGE(rc == 0, args << ": " << err);
-    return json::parse(out);
-  }
-};
-
 std::vector<json> JsonLines(const std::string& s) {
   std::vector<json> out;
   std::istringstream in(s);
