@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 DATA_DIR ?= ./logbook-data
 
-.PHONY: all setup build test test-fast asan demo serve bench bench-http bench-langgraph bench-costs format clean
+.PHONY: all setup build test test-fast asan demo serve bench bench-http bench-langgraph bench-costs bench-retention format clean
 
 all: build
 
@@ -52,6 +52,11 @@ bench-langgraph: build
 # over HTTP; ARGS="--quick" or ARGS="--events 1000000" for shorter runs.
 bench-costs: build
 	$(BUILD)/cost_bench $(ARGS)
+
+# Retention pruning of 1 M events (90% expired) against a plain RocksDB peer
+# deleting the same keys; ARGS="--quick" or ARGS="--events 200000" for shorter runs.
+bench-retention: build
+	$(BUILD)/retention_bench $(ARGS)
 
 format:
 	cmake --build $(BUILD) --target format
