@@ -6,6 +6,8 @@
 
 #include <array>
 
+#include "log/coding.h"
+
 namespace logbook {
 
 namespace {
@@ -57,6 +59,27 @@ std::vector<size_t> Boundaries(std::string_view data, size_t min, size_t max, ui
   return ends;
 }
 
+// Associated data of a sealed chunk: binds it to its tenant and hash.
+std::string ChunkAd(std::string_view tenant, std::string_view hash) {
+  static constexpr std::string_view kLabel = "logbook/chunk/v1";
+  std::string ad;
+  ad.reserve(kLabel.size() + 1 + tenant.size() + 1 + hash.size());
+  ad.append(kLabel);
+  ad.push_back('\0');
+  ad.append(tenant);
+  ad.push_back('\0');
+  ad.append(hash);
+  return ad;
+}
+
+std::string Hex(std::string_view bytes) {
+  std::string h(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(h.data(), h.size(), reinterpret_cast<const unsigned char*>(bytes.data()),
+                 bytes.size());
+  h.pop_back();
+  return h;
+}
+
 }  // namespace
 
 std::vector<size_t> ChunkBoundaries(std::string_view data) {
@@ -86,7 +109,8 @@ std::string ChunkHash(std::string_view data) {
   return h;
 }
 
-ChunkStore::ChunkStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf) : db_(db), cf_(cf) {}
+ChunkStore::ChunkStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, KeyRing* keyring)
+    : db_(db), cf_(cf), keyring_(keyring) {}
 
 std::string ChunkStore::Key(std::string_view tenant, std::string_view hash) {
   std::string k;
@@ -98,7 +122,8 @@ std::string ChunkStore::Key(std::string_view tenant, std::string_view hash) {
 }
 
 Result<std::string> ChunkStore::PutChunks(std::string_view tenant, std::string_view data,
-                                          const std::vector<size_t>& ends, PinList* pins) {
+                                          const std::vector<size_t>& ends,
+                                          const KeyRing::SealKey& key, PinList* pins) {
   if (cf_ == nullptr) return Status::ReadOnly("this log has no chunk store");
   std::string hashes;
   hashes.reserve(ends.size() * kChunkHashSize);
@@ -120,6 +145,18 @@ Result<std::string> ChunkStore::PutChunks(std::string_view tenant, std::string_v
   }
   pins->insert(pins->end(), keys.begin(), keys.end());
 
+  // A stored chunk counts as present when it is stored as this put would
+  // store it; the format byte and key id tell, no decryption needed. A
+  // plaintext chunk under a key ring, or one sealed under a destroyed key,
+  // is written again under the current key.
+  const bool seal = key.key != nullptr;
+  auto present = [&](const rocksdb::Slice& v) {
+    if (!seal) return true;
+    return v.size() >= kSealedChunkHeader &&
+           static_cast<uint8_t>(v[0]) == static_cast<uint8_t>(ChunkFormat::kSealed) &&
+           coding::DecodeFixed32LE(v.data() + 1) == key.id;
+  };
+
   // Pinned: from here no sweep deletes them. Store the ones not present.
   rocksdb::WriteBatch batch;
   std::unordered_set<std::string_view> in_batch;
@@ -133,12 +170,24 @@ Result<std::string> ChunkStore::PutChunks(std::string_view tenant, std::string_v
     if (db_->KeyMayExist(rocksdb::ReadOptions(), cf_, keys[i], &existing)) {
       rocksdb::PinnableSlice got;
       rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_, keys[i], &got);
-      if (rs.ok()) continue;
-      if (!rs.IsNotFound()) return Status::FromRocks(rs, "reading a chunk");
+      if (rs.ok() && present(got)) continue;
+      if (!rs.ok() && !rs.IsNotFound()) return Status::FromRocks(rs, "reading a chunk");
     }
     value.clear();
-    value.push_back(static_cast<char>(kChunkFormat));
-    value.append(chunk);
+    if (seal) {
+      std::string sealed(chunk);
+      KeyRing::Seal(key, ChunkAd(tenant, std::string_view(keys[i]).substr(tenant.size() + 1)),
+                    &sealed);
+      value.reserve(kSealedChunkHeader + sealed.size());
+      value.push_back(static_cast<char>(ChunkFormat::kSealed));
+      char id[4];
+      coding::EncodeFixed32LE(id, key.id);
+      value.append(id, sizeof(id));
+      value.append(sealed);
+    } else {
+      value.push_back(static_cast<char>(ChunkFormat::kPlain));
+      value.append(chunk);
+    }
     (void)batch.Put(cf_, keys[i], value);  // in-memory batch: cannot fail
     in_batch.insert(keys[i]);
   }
@@ -153,15 +202,25 @@ Result<std::string> ChunkStore::PutChunks(std::string_view tenant, std::string_v
 
 Result<BlobRef> ChunkStore::Write(std::string_view tenant, std::string_view type,
                                   std::string_view data, PinList* pins) {
+  if (cf_ == nullptr) return Status::ReadOnly("this log has no chunk store");
+  // Tenants' chunks are sealed like their payloads; an empty tenant (as for
+  // the log's system streams) stays plaintext. Fetched once per value.
+  KeyRing::SealKey key;
+  if (keyring_ != nullptr && !tenant.empty()) {
+    Result<KeyRing::SealKey> k = keyring_->KeyFor(tenant);
+    if (!k.ok()) return k.status();
+    key = std::move(k).value();
+  }
   BlobRef ref;
   ref.type = std::string(type);
   ref.size = data.size();
-  Result<std::string> refs = PutChunks(tenant, data, ChunkBoundaries(data), pins);
+  Result<std::string> refs = PutChunks(tenant, data, ChunkBoundaries(data), key, pins);
   if (!refs.ok()) return refs.status();
   ref.refs = std::move(refs).value();
   while (ref.refs.size() > kMaxRootRefs * kChunkHashSize) {
     if (ref.levels >= kMaxBlobLevels) return Status::InvalidArgument("value too large");
-    Result<std::string> up = PutChunks(tenant, ref.refs, ManifestChunkBoundaries(ref.refs), pins);
+    Result<std::string> up =
+        PutChunks(tenant, ref.refs, ManifestChunkBoundaries(ref.refs), key, pins);
     if (!up.ok()) return up.status();
     ref.refs = std::move(up).value();
     ++ref.levels;
@@ -169,27 +228,41 @@ Result<BlobRef> ChunkStore::Write(std::string_view tenant, std::string_view type
   return ref;
 }
 
-Result<std::string> ChunkStore::GetChunk(std::string_view tenant, std::string_view hash) const {
-  auto hex = [&] {
-    std::string h(hash.size() * 2 + 1, '\0');
-    sodium_bin2hex(h.data(), h.size(), reinterpret_cast<const unsigned char*>(hash.data()),
-                   hash.size());
-    h.pop_back();
-    return h;
-  };
+Result<std::string> ChunkStore::GetChunk(std::string_view tenant, std::string_view hash,
+                                         uint32_t* key_id) const {
+  auto hex = [&] { return Hex(hash); };
   if (cf_ == nullptr) return Status::NotFound("this log has no chunk store");
   rocksdb::PinnableSlice v;
   rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), cf_, Key(tenant, hash), &v);
   if (rs.IsNotFound()) return Status::Corruption("chunk " + hex() + " is missing");
   if (!rs.ok()) return Status::FromRocks(rs, "reading a chunk");
-  if (v.size() < 1 || static_cast<uint8_t>(v.data()[0]) != kChunkFormat) {
+  std::string body;
+  const auto format = v.size() < 1 ? uint8_t{0} : static_cast<uint8_t>(v.data()[0]);
+  if (format == static_cast<uint8_t>(ChunkFormat::kPlain)) {
+    body.assign(v.data() + 1, v.size() - 1);
+  } else if (format == static_cast<uint8_t>(ChunkFormat::kSealed) &&
+             v.size() >= kSealedChunkHeader) {
+    const uint32_t id = coding::DecodeFixed32LE(v.data() + 1);
+    if (key_id != nullptr) *key_id = id;
+    if (keyring_ == nullptr) {
+      return Status::NotFound("chunk " + hex() + " is sealed with data key " + std::to_string(id) +
+                              "; no key directory given");
+    }
+    body.assign(v.data() + kSealedChunkHeader, v.size() - kSealedChunkHeader);
+    Status s = keyring_->Unseal(id, ChunkAd(tenant, hash), &body);
+    if (s.IsNotFound()) return Status::NotFound("chunk " + hex() + ": " + s.message());
+    if (!s.ok()) {
+      return Status::Corruption("chunk " + hex() + " of tenant '" + std::string(tenant) +
+                                "' does not authenticate under data key " + std::to_string(id) +
+                                " (damaged, or moved from another tenant or hash)");
+    }
+  } else {
     return Status::Corruption("chunk " + hex() + " has an unknown format");
   }
-  std::string_view body(v.data() + 1, v.size() - 1);
   if (ChunkHash(body) != hash) {
     return Status::Corruption("chunk " + hex() + " fails its BLAKE2b-256 check");
   }
-  return std::string(body);
+  return body;
 }
 
 Result<std::string> ChunkStore::Read(std::string_view tenant, const BlobRef& ref) const {
@@ -242,7 +315,12 @@ Status ChunkStore::MarkReachable(std::string_view tenant, const BlobRef& ref,
       std::string key = Key(tenant, h);
       live->insert(key);
       if (level == 0 || !expanded->insert(std::move(key)).second) continue;
-      Result<std::string> c = GetChunk(tenant, h);
+      uint32_t key_id = 0;
+      Result<std::string> c = GetChunk(tenant, h, &key_id);
+      if (!c.ok() && c.status().IsNotFound() && keyring_ != nullptr && key_id != 0 &&
+          keyring_->IsDestroyed(key_id)) {
+        continue;  // crypto-shredded: see the header
+      }
       if (!c.ok()) return c.status();
       if (c->size() % kChunkHashSize != 0) return Status::Corruption("malformed manifest chunk");
       todo.emplace_back(std::move(c).value(), level - 1);

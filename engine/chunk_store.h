@@ -13,6 +13,27 @@
 // large the value grows, and consecutive versions share most manifest chunks.
 // Byte layout: docs/log_format.md "Chunk store".
 //
+// Sealing. With a key ring (the log's key directory), a tenant's chunks are
+// stored sealed under the tenant's data key, so that crypto-shredding the
+// tenant (KeyRing::DestroyTenant) also makes its graph state unreadable in
+// any copy of the data directory. The key stays the hash of the plaintext,
+// so deduplication per tenant is unchanged; the associated data binds a
+// sealed chunk to its tenant and hash. A stored value is one of:
+//
+//   +------+----------------------------------------------------------+
+//   | 0x01 | chunk bytes                                  (plaintext) |
+//   +------+-------------+--------------------------------------------+
+//   | 0x02 | key_id u32 LE | nonce (24) || ciphertext || tag (16)     |
+//   +------+-------------+--------------------------------------------+
+//
+//   associated data of 0x02: "logbook/chunk/v1" 0x00 tenant 0x00 hash (32)
+//
+// Reads accept both. A put treats a chunk as present only when it is stored
+// the way the put would store it (plaintext without a key ring, sealed under
+// the tenant's current key with one), decided from the first five bytes
+// without decrypting; otherwise it writes the chunk again, which seals
+// chunks written in plaintext before and re-seals chunks of a destroyed key.
+//
 // Chunks carry no reference counts. The graph view (projections/
 // graph_checkpoints.h) records which blobs are alive; a sweep marks every
 // chunk reachable from them and deletes the rest (MarkReachable + Sweep).
@@ -31,6 +52,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "log/keyring.h"
 #include "log/status.h"
 #include "projections/graph_checkpoints.h"
 
@@ -41,7 +63,12 @@ class ColumnFamilyHandle;
 
 namespace logbook {
 
-constexpr uint8_t kChunkFormat = 1;    // first byte of every stored chunk
+// First byte of every stored chunk (the layouts above).
+enum class ChunkFormat : uint8_t {
+  kPlain = 1,   // the chunk's bytes
+  kSealed = 2,  // key_id u32 LE, then KeyRing::Seal output
+};
+constexpr size_t kSealedChunkHeader = 1 + 4;  // format byte, key_id
 // Content-defined chunking of values (bytes): the average chunk is about
 // kChunkMin + 512. Manifest levels (lists of hashes) use smaller chunks, so
 // that a list growing at its end rewrites little of its manifest. Changing
@@ -71,7 +98,8 @@ std::string ChunkHash(std::string_view data);
 
 struct ChunkStoreStats {
   uint64_t chunks = 0;
-  uint64_t bytes = 0;  // stored chunk bytes (before RocksDB's compression)
+  uint64_t bytes = 0;  // stored bytes after the format byte (before RocksDB's
+                       // compression); a sealed chunk adds 44 bytes to its own
 };
 
 struct SweepResult {
@@ -82,8 +110,9 @@ struct SweepResult {
 
 class ChunkStore {
  public:
-  // `db` and `cf` must outlive the store.
-  ChunkStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf);
+  // `db` and `cf` must outlive the store; so must `keyring` when not null
+  // (null: chunks are stored in plaintext and sealed ones cannot be read).
+  ChunkStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, KeyRing* keyring = nullptr);
 
   // Chunk keys pinned by one put; released with Unpin.
   using PinList = std::vector<std::string>;
@@ -94,13 +123,19 @@ class ChunkStore {
   Result<BlobRef> Write(std::string_view tenant, std::string_view type, std::string_view data,
                         PinList* pins);
   // The value of `ref`, every chunk verified against its hash: kCorruption
-  // for a chunk that is missing or fails the check.
+  // for a chunk that is missing, fails the check or (sealed) does not
+  // authenticate; kNotFound for a sealed chunk whose data key was destroyed
+  // or is not in the key directory (the message says which).
   Result<std::string> Read(std::string_view tenant, const BlobRef& ref) const;
 
   void Unpin(const PinList& pins);
 
   // Adds the key of every chunk reachable from `ref` (data and manifest
   // chunks) to *live. `expanded` remembers manifest chunks already walked.
+  // A manifest chunk sealed under a destroyed data key is marked but not
+  // walked: what it lists was sealed under that key too (a put re-seals
+  // every chunk it uses under the current key), so it is unreadable and
+  // left to the sweep. A key merely absent from the key directory fails.
   Status MarkReachable(std::string_view tenant, const BlobRef& ref,
                        std::unordered_set<std::string>* live,
                        std::unordered_set<std::string>* expanded) const;
@@ -119,13 +154,19 @@ class ChunkStore {
   static std::string Key(std::string_view tenant, std::string_view hash);
 
  private:
-  Result<std::string> GetChunk(std::string_view tenant, std::string_view hash) const;
-  // Stores the chunks of `data`; returns their concatenated hashes.
+  // One chunk, opened and verified. For a sealed chunk, *key_id (if given)
+  // is set to its data key before anything can fail.
+  Result<std::string> GetChunk(std::string_view tenant, std::string_view hash,
+                               uint32_t* key_id = nullptr) const;
+  // Stores the chunks of `data` (sealed under `key` when it holds one);
+  // returns their concatenated hashes.
   Result<std::string> PutChunks(std::string_view tenant, std::string_view data,
-                                const std::vector<size_t>& ends, PinList* pins);
+                                const std::vector<size_t>& ends, const KeyRing::SealKey& key,
+                                PinList* pins);
 
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* cf_;
+  KeyRing* keyring_;  // null: no sealing
 
   // Pins. A put pins a key before checking whether the chunk exists; the
   // sweep decides and deletes under the same lock, so a chunk is either

@@ -104,7 +104,7 @@ std::string GraphStore::ThreadStream(const std::string& tenant, const std::strin
 GraphStore::GraphStore(Engine& engine, GraphOptions options)
     : engine_(engine),
       options_(std::move(options)),
-      chunks_(engine.log().db(), engine.log().chunks_cf()) {}
+      chunks_(engine.log().db(), engine.log().chunks_cf(), engine.keyring()) {}
 
 GraphStore::~GraphStore() { Stop(); }
 

@@ -362,6 +362,12 @@ Status KeyRing::Unseal(uint32_t key_id, std::string_view ad, std::string* payloa
   return Status::OK();
 }
 
+bool KeyRing::IsDestroyed(uint32_t key_id) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = keys_.find(key_id);
+  return it != keys_.end() && it->second.info.destroyed;
+}
+
 Result<size_t> KeyRing::DestroyTenant(std::string_view tenant) {
   std::unique_lock<std::shared_mutex> l(mu_);
   std::vector<Entry*> live;

@@ -76,6 +76,9 @@ class KeyRing {
   // Inverse of Seal. kNotFound when the key was destroyed or is unknown
   // (the message says which), kCorruption when authentication fails.
   Status Unseal(uint32_t key_id, std::string_view ad, std::string* payload) const;
+  // True when `key_id` was a data key of this directory and has been
+  // destroyed; false for a live key and for one this directory never had.
+  bool IsDestroyed(uint32_t key_id) const;
 
   // Crypto-shredding: forgets every data key of `tenant` (persisted before
   // returning). Returns how many keys were destroyed; 0 is not an error.

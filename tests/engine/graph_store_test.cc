@@ -22,9 +22,12 @@ namespace {
 
 const Actor kActor{"tester", Role::kOperator};
 
-std::unique_ptr<Engine> Open(const std::string& dir) {
+// With `keys`, a key directory: chunks are sealed (engine/chunk_store.h).
+std::unique_ptr<Engine> Open(const std::string& dir, const std::string& keys = "") {
   EngineOptions o;
   o.data_dir = dir;
+  o.key_dir = keys;
+  o.create_keys = !keys.empty();
   Result<std::unique_ptr<Engine>> e = Engine::Open(o);
   REQUIRE_MESSAGE(e.ok(), e.status().ToString());
   return std::move(e).value();
@@ -110,7 +113,11 @@ TEST_SUITE("engine/graph_store") {
 
   TEST_CASE("AGrowingMessageListCostsAboutOneMessagePerTurn") {
     TempDir dir;
-    auto engine = Open(dir.Sub("data"));
+    std::string keys;
+    SUBCASE("plaintext chunks") {}
+    SUBCASE("sealed chunks") { keys = dir.Sub("keys"); }
+    auto engine = Open(dir.Sub("data"), keys);
+    CHECK((engine->keyring() != nullptr) == !keys.empty());
     GraphStore g(*engine, {});
     std::string parent;
     uint64_t logical = 0;
