@@ -34,14 +34,18 @@ std::string JsonString(const nlohmann::json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// Event types something may still need after they expire (see the header).
+bool MayBeNeeded(uint16_t t) {
+  const auto type = static_cast<fb::EventType>(t);
+  return type == fb::EventType::SnapshotCreated || type == fb::EventType::TurnProposed ||
+         type == fb::EventType::CheckpointCreated;
+}
+
 // Whether the expired event `e` (payload opened) is still needed; see the
 // header. Undecodable payloads (a destroyed key) are needed by nothing.
 Result<bool> Needed(Engine& engine, const Event& e) {
   const auto type = static_cast<fb::EventType>(e.type);
-  if (type != fb::EventType::SnapshotCreated && type != fb::EventType::TurnProposed &&
-      type != fb::EventType::CheckpointCreated) {
-    return false;
-  }
+  if (!MayBeNeeded(e.type)) return false;
   if (e.payload_encoding != 0) return false;
   Result<std::string> text = PayloadCodec::ToJson(e.type, e.payload);
   if (!text.ok()) return false;
@@ -301,20 +305,22 @@ Result<RetentionReport> RetentionService::Run(const RetentionPolicy& policy,
         stopped.insert(e.stream);
         return true;
       }
-      Result<Event> full = log.ReadEvent(lsn);  // payload opened, for Needed
-      if (!full.ok()) {
-        inner = full.status();
-        return false;
-      }
-      Result<bool> needed = Needed(engine_, *full);
-      if (!needed.ok()) {
-        inner = needed.status();
-        return false;
-      }
-      if (*needed) {
-        ++report.kept_needed;
-        stopped.insert(e.stream);
-        return true;
+      if (MayBeNeeded(e.type)) {
+        Result<Event> full = log.ReadEvent(lsn);  // payload opened
+        if (!full.ok()) {
+          inner = full.status();
+          return false;
+        }
+        Result<bool> needed = Needed(engine_, *full);
+        if (!needed.ok()) {
+          inner = needed.status();
+          return false;
+        }
+        if (*needed) {
+          ++report.kept_needed;
+          stopped.insert(e.stream);
+          return true;
+        }
       }
       const auto& all = RetentionFamilies();
       const auto idx = static_cast<uint8_t>(std::find(all.begin(), all.end(), family) - all.begin());
