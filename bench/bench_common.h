@@ -215,6 +215,22 @@ inline std::string PadLeft(const std::string& s, size_t width) {
   return cols >= width ? s : std::string(width - cols, ' ') + s;
 }
 
+// LLM usage the cost and retention benches generate: provider and model
+// pairs of the default pricing table, and tenant names t00000, t00001, ...
+struct Model {
+  const char* provider;
+  const char* model;
+};
+inline constexpr Model kModels[] = {{"openai", "gpt-4o"},
+                                    {"openai", "gpt-4o-mini"},
+                                    {"anthropic", "claude-3-5-sonnet"},
+                                    {"openai", "text-embedding-3-small"}};
+inline std::string TenantName(size_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "t%05zu", i);
+  return buf;
+}
+
 inline void PrintSection(const std::string& title) { std::printf("\n== %s ==\n", title.c_str()); }
 
 // One line of a "targets" section; `what` is left-aligned in `what_width` columns.

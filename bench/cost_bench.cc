@@ -84,20 +84,7 @@ struct Flags {
   std::string dir;
 };
 
-struct Model {
-  const char* provider;
-  const char* model;
-};
-constexpr Model kModels[] = {{"openai", "gpt-4o"},
-                             {"openai", "gpt-4o-mini"},
-                             {"anthropic", "claude-3-5-sonnet"},
-                             {"openai", "text-embedding-3-small"}};
 
-std::string TenantName(size_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "t%05zu", i);
-  return buf;
-}
 
 std::string UsagePayload(flatbuffers::FlatBufferBuilder& fbb, const std::string& tenant,
                          const Model& m, uint64_t in, uint64_t out, int64_t usd, uint32_t latency,

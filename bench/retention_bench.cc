@@ -126,22 +126,9 @@ struct Flags {
 constexpr int64_t kDay = kMicrosPerDay;
 const Actor kBy{"retention-bench", Role::kCompliance};
 
-struct Model {
-  const char* provider;
-  const char* model;
-};
-constexpr Model kModels[] = {{"openai", "gpt-4o"},
-                             {"openai", "gpt-4o-mini"},
-                             {"anthropic", "claude-3-5-sonnet"},
-                             {"openai", "text-embedding-3-small"}};
 constexpr const char* kWorkflows[] = {"support-triage", "report-writer", "dag/ingest-nightly",
                                       "copilot/answer"};
 
-std::string TenantName(size_t i) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "t%05zu", i);
-  return buf;
-}
 
 std::string Hex(std::mt19937_64& rng, size_t digits) {
   static constexpr char kHex[] = "0123456789abcdef";
